@@ -1,0 +1,1 @@
+"""Torch models; each is an :class:`~fedsim.models.base.AnomalyModel`."""

@@ -1,0 +1,1 @@
+"""The SimPy side of fedsim: failure clocks, links, the compute-time model."""
