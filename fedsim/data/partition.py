@@ -49,3 +49,35 @@ def dirichlet(
         if min(len(p) for p in parts) >= min_rows:
             return parts
     raise ValueError(f"could not give every client {min_rows} rows with alpha={alpha}; raise data.alpha")
+
+
+def by_category(
+    categories: np.ndarray,
+    num_clients: int,
+    rng: np.random.Generator,
+    shared: tuple[str, ...] = ("normal", "Normal", "ambient"),
+) -> list[np.ndarray]:
+    """Attack-type skew: each attack category lives on exactly one client.
+
+    Categories are taken in a random order and each goes whole to the client holding
+    the fewest attack rows so far, which keeps shard sizes close; rows of the
+    ``shared`` (benign) categories are dealt IID so every client sees normal traffic.
+    """
+    _check(len(categories), num_clients)
+    is_shared = np.isin(categories, shared)
+    attack_types = rng.permutation(np.unique(categories[~is_shared]))
+    if len(attack_types) < num_clients and not is_shared.any():
+        raise ValueError(
+            f"{len(attack_types)} attack categories cannot cover data.num_clients={num_clients}; "
+            "lower data.num_clients or use another data.partition"
+        )
+    shards: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    load = np.zeros(num_clients, dtype=np.int64)
+    for name in attack_types:
+        rows = np.flatnonzero(categories == name)
+        k = int(np.argmin(load))
+        shards[k].append(rows)
+        load[k] += len(rows)
+    for k, part in enumerate(np.array_split(rng.permutation(np.flatnonzero(is_shared)), num_clients)):
+        shards[k].append(part)
+    return [np.sort(np.concatenate(s)).astype(np.int64) for s in shards]
