@@ -138,7 +138,7 @@ def one_hot(codes: np.ndarray, vocab: Sequence[Sequence[str]], names: Sequence[s
     """Dense float32 one-hot of each categorical column; width = vocabulary sizes."""
     widths = [len(v) for v in vocab]
     out = np.zeros((len(codes), sum(widths)), dtype=np.float32)
-    offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+    offsets = np.cumsum([0, *widths])[:-1]
     rows = np.arange(len(codes))
     for j, off in enumerate(offsets):
         out[rows, off + codes[:, j]] = 1.0
