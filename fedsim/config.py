@@ -1,0 +1,173 @@
+"""Typed structured configs, one dataclass per hydra config group.
+
+Hydra composes YAML from ``conf/`` onto these schemas (unknown keys are rejected),
+and ``__post_init__`` checks every value when the config becomes objects, so a bad
+setting stops the run with one line naming the key and its allowed range. Units are
+in the field comments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from fedsim.errors import FedsimError
+from fedsim.models.dnn import PAPER_HIDDEN
+
+
+def _require(ok: bool, key: str, allowed: str, value: object) -> None:
+    if not ok:
+        raise FedsimError(f"{key}={value!r} is out of range: must be {allowed}; fix the override or conf/ file")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, and how it is split across clients."""
+
+    source: Any = MISSING  # a loader config with _target_ (conf/data/source/*.yaml)
+    num_clients: int = 6
+    partition: str = "iid"  # iid | dirichlet (label skew over attack categories)
+    alpha: float = 0.5  # Dirichlet concentration; small = more skewed
+    val_fraction: float = 0.1  # share of training rows the server keeps for early stopping
+
+    def __post_init__(self) -> None:
+        _require(self.num_clients >= 1, "data.num_clients", "≥ 1", self.num_clients)
+        _require(self.partition in ("iid", "dirichlet"), "data.partition", "iid or dirichlet", self.partition)
+        _require(self.alpha > 0, "data.alpha", "> 0", self.alpha)
+        _require(0 < self.val_fraction < 1, "data.val_fraction", "in (0, 1)", self.val_fraction)
+
+
+@dataclass
+class DNNConfig:
+    """The checkpointing paper's DNN (fedsim.models.dnn.AnomalyDNN)."""
+
+    _target_: str = "fedsim.models.dnn.AnomalyDNN"
+    hidden: list[int] = field(default_factory=lambda: list(PAPER_HIDDEN))
+    dropout: float = 0.2  # on the last three hidden layers
+    batch_norm: bool = True
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+        _require(all(h > 0 for h in self.hidden), "model.hidden", "positive layer widths", self.hidden)
+
+
+@dataclass
+class StrategyConfig:
+    """Client selection, aggregation and local training (Adam, as in the paper)."""
+
+    name: str = "fedavg"
+    fraction: float = 1.0  # share of clients selected per round
+    min_clients: int = 1
+    local_epochs: int = 1
+    batch_size: int = 64
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _require(self.name in ("fedavg",), "strategy.name", "fedavg", self.name)
+        _require(0 < self.fraction <= 1, "strategy.fraction", "in (0, 1]", self.fraction)
+        _require(self.min_clients >= 1, "strategy.min_clients", "≥ 1", self.min_clients)
+        _require(self.local_epochs >= 1, "strategy.local_epochs", "≥ 1", self.local_epochs)
+        _require(self.batch_size >= 2, "strategy.batch_size", "≥ 2", self.batch_size)
+        _require(self.lr > 0, "strategy.lr", "> 0", self.lr)
+
+
+@dataclass
+class FailureConfig:
+    """Weibull failure clocks on clients, and per-round dropout."""
+
+    clients: bool = False  # give every client a Weibull failure clock
+    shape: float = 1.5  # Weibull k (< 1 infant mortality, 1 exponential, > 1 wear-out)
+    scale: float = 600.0  # Weibull λ, virtual seconds
+    repair: str = "exponential"  # fixed | exponential | lognormal
+    repair_mean_s: float = 30.0  # mean repair time, virtual seconds
+    repair_cv: float = 0.5  # coefficient of variation (lognormal only)
+    dropout: float = 0.0  # probability a selected client never reports in a round
+
+    def __post_init__(self) -> None:
+        _require(self.shape > 0, "failure.shape", "> 0", self.shape)
+        _require(self.scale > 0, "failure.scale", "> 0", self.scale)
+        _require(self.repair in ("fixed", "exponential", "lognormal"), "failure.repair", "fixed, exponential or lognormal", self.repair)
+        _require(self.repair_mean_s >= 0, "failure.repair_mean_s", "≥ 0", self.repair_mean_s)
+        _require(self.repair_cv >= 0, "failure.repair_cv", "≥ 0", self.repair_cv)
+        _require(0 <= self.dropout < 1, "failure.dropout", "in [0, 1)", self.dropout)
+
+
+@dataclass
+class NetworkConfig:
+    """Per-client links to the server."""
+
+    latency_s: float = 0.02  # one-way latency, seconds
+    down_mbps: float = 100.0  # server → client bandwidth, Mbit/s
+    up_mbps: float = 20.0  # client → server bandwidth, Mbit/s
+
+    def __post_init__(self) -> None:
+        _require(self.latency_s >= 0, "network.latency_s", "≥ 0", self.latency_s)
+        _require(self.down_mbps > 0, "network.down_mbps", "> 0", self.down_mbps)
+        _require(self.up_mbps > 0, "network.up_mbps", "> 0", self.up_mbps)
+
+
+@dataclass
+class ComputeConfig:
+    """Where the real torch work runs, and how long it takes on the virtual clock."""
+
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda
+    threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    cost_per_sample_s: float = 0.002  # virtual seconds per training row on a speed-1 client
+    speed_dist: str = "lognormal"  # fixed | lognormal | uniform
+    speed_spread: float = 0.3  # σ of the lognormal, or half-width of the uniform
+
+    def __post_init__(self) -> None:
+        _require(self.device in ("auto", "cpu", "cuda"), "compute.device", "auto, cpu or cuda", self.device)
+        _require(self.threads >= 0, "compute.threads", "≥ 0", self.threads)
+        _require(self.cost_per_sample_s >= 0, "compute.cost_per_sample_s", "≥ 0", self.cost_per_sample_s)
+        _require(self.speed_dist in ("fixed", "lognormal", "uniform"), "compute.speed_dist", "fixed, lognormal or uniform", self.speed_dist)
+        _require(self.speed_spread >= 0 and (self.speed_dist != "uniform" or self.speed_spread < 1), "compute.speed_spread", "≥ 0 (< 1 for uniform)", self.speed_spread)
+
+
+@dataclass
+class RunConfig:
+    """Rounds, stopping rule, round policy, seed and outputs."""
+
+    seed: int = 0
+    max_rounds: int = 10
+    patience: int = 0  # rounds without val-loss improvement before stopping; 0 = off
+    min_delta: float = 0.0
+    round_policy: str = "wait_all"  # wait_all | deadline
+    deadline_s: float = math.inf  # virtual seconds after broadcast (deadline policy)
+    aggregation_s: float = 0.1  # virtual seconds the server spends aggregating
+    client_metrics: bool = False  # also write clients.csv (one row per client update)
+    figure: bool = True  # write learning_curve.png
+
+    def __post_init__(self) -> None:
+        _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
+        _require(self.patience >= 0, "run.patience", "≥ 0", self.patience)
+        _require(self.round_policy in ("wait_all", "deadline"), "run.round_policy", "wait_all or deadline", self.round_policy)
+        _require(self.deadline_s > 0, "run.deadline_s", "> 0", self.deadline_s)
+        _require(self.aggregation_s >= 0, "run.aggregation_s", "≥ 0", self.aggregation_s)
+
+
+@dataclass
+class Config:
+    """The whole run; each field is one config group under ``conf/``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = MISSING
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    failure: FailureConfig = field(default_factory=FailureConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def register_configs() -> None:
+    """Put the schemas in hydra's ConfigStore (idempotent)."""
+    from fedsim.data.synthetic import SyntheticSource
+
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="model", name="dnn_schema", node=DNNConfig)
+    cs.store(group="data/source", name="synthetic_schema", node=SyntheticSource)

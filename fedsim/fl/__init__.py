@@ -1,0 +1,1 @@
+"""Federated learning on the simulated clock: server and client processes, strategies."""

@@ -1,0 +1,1 @@
+"""Pure torch work: local training and evaluation. No SimPy, no hydra."""

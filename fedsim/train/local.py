@@ -1,0 +1,124 @@
+"""Local training as a pure function of (start state, data, seed, steps).
+
+The result does not depend on virtual time or on which process calls it, which is
+what lets the simulator decide *when* work happens separately from *what* it
+computes, and lets a batched executor compute many clients at once.
+
+Randomness contract (the plain-torch reference in the tests follows it too):
+epoch ``e`` visits rows in ``randperm(n)`` drawn from ``torch_generator(seed,
+"batches", e)``; step ``s`` runs under ``torch.manual_seed(torch_seed(seed,
+"dropout", s))`` inside :func:`torch.random.fork_rng`, so dropout masks are fixed
+per step and training can resume at any step from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from fedsim.models.base import AnomalyModel
+from fedsim.seeding import torch_generator, torch_seed
+from fedsim.train.flat import FlatLayout
+
+
+@dataclass(frozen=True)
+class LocalSpec:
+    """How a client trains: optimiser and batching (Adam, as in the checkpointing paper)."""
+
+    batch_size: int = 64
+    lr: float = 1e-3
+    epochs: int = 1
+
+
+@dataclass
+class TrainState:
+    """Where a client's local training stands: weights, optimiser state, steps done."""
+
+    flat: torch.Tensor
+    step: int = 0
+    optimizer: dict | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """New state after training plus the mean training loss over the steps run."""
+
+    state: TrainState
+    loss: float
+    samples: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def batch_bounds(n_rows: int, batch_size: int) -> list[int]:
+    """Row offsets of each minibatch in one epoch, ending with ``n_rows``.
+
+    A trailing batch of one row is merged into the previous one: BatchNorm cannot
+    train on a single row, and the rule keeps every client's schedule well defined.
+    """
+    spe = max(1, math.ceil(n_rows / batch_size))
+    if n_rows > 1 and n_rows % batch_size == 1:
+        spe -= 1
+    return [i * batch_size for i in range(spe)] + [n_rows]
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Minibatches in one pass over ``n_rows``."""
+    return len(batch_bounds(n_rows, batch_size)) - 1
+
+
+def samples_in_steps(n_rows: int, batch_size: int, start: int, stop: int) -> int:
+    """Rows processed by steps ``start``..``stop-1`` (the compute model charges per row)."""
+    bounds = batch_bounds(n_rows, batch_size)
+    spe = len(bounds) - 1
+
+    def upto(s: int) -> int:
+        return (s // spe) * n_rows + bounds[s % spe]
+
+    return upto(stop) - upto(start)
+
+
+def local_train(
+    model: AnomalyModel,
+    layout: FlatLayout,
+    start: TrainState,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    spec: LocalSpec,
+    seed: int,
+    stop_step: int,
+) -> TrainResult:
+    """Train ``model`` from ``start`` up to global step ``stop_step`` on ``(x, y)``.
+
+    ``model`` is a scratch module whose state is overwritten; the caller's tensors are
+    never modified. Returns the state at ``stop_step`` with a fresh copy of the weights.
+    """
+    n = len(x)
+    layout.load(model, start.flat)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    if start.optimizer is not None:
+        opt.load_state_dict(start.optimizer)
+    bounds = batch_bounds(n, spec.batch_size)
+    spe = len(bounds) - 1
+    devices = [x.device] if x.device.type == "cuda" else []
+    total, perm, perm_epoch = 0.0, None, -1
+    with torch.random.fork_rng(devices=devices):
+        for step in range(start.step, stop_step):
+            epoch, i = divmod(step, spe)
+            if epoch != perm_epoch:
+                perm = torch.randperm(n, generator=torch_generator(seed, "batches", epoch)).to(x.device)
+                perm_epoch = epoch
+            rows = perm[bounds[i] : bounds[i + 1]]
+            torch.manual_seed(torch_seed(seed, "dropout", step))
+            opt.zero_grad(set_to_none=True)
+            loss = model.loss(x[rows], y[rows])
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+    steps = stop_step - start.step
+    mean_loss = float(total) / steps if steps else float("nan")
+    state = TrainState(flat=layout.flatten(model), step=stop_step, optimizer=opt.state_dict())
+    return TrainResult(state=state, loss=mean_loss, samples=samples_in_steps(n, spec.batch_size, start.step, stop_step))

@@ -1,0 +1,72 @@
+"""Every config option and scenario composes and validates; bad values fail in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fedsim.cli import CONF_DIR, REPO, SEARCHPATH, first_point, one_line, to_config
+from fedsim.config import Config, register_configs
+from fedsim.errors import FedsimError
+
+register_configs()
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+SCENARIOS = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml"))
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[*overrides, SEARCHPATH])
+
+
+def options():
+    for group in GROUPS:
+        for path in sorted((CONF_DIR / group).glob("*.yaml")):
+            yield f"{group}={path.stem}"
+
+
+@pytest.mark.parametrize("override", list(options()))
+def test_every_group_option_composes_and_validates(override):
+    assert isinstance(to_config(composed(override)), Config)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenario_composes_and_validates(name):
+    assert isinstance(to_config(composed(f"scenarios={name}")), Config)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("failure.shape=0", "failure.shape"),
+        ("failure.shape=-1.5", "failure.shape"),
+        ("failure.scale=-2", "failure.scale"),
+        ("network.down_mbps=-1", "network.down_mbps"),
+        ("network.latency_s=-0.1", "network.latency_s"),
+        ("failure.dropout=1.0", "failure.dropout"),
+        ("data.num_clients=0", "data.num_clients"),
+        ("strategy.fraction=0", "strategy.fraction"),
+    ],
+)
+def test_out_of_range_values_name_the_key(override, key):
+    with pytest.raises(FedsimError) as err:
+        to_config(composed(override))
+    message = str(err.value)
+    assert key in message and "must be" in message and "\n" not in message
+
+
+def test_unknown_key_is_one_line_naming_it():
+    with pytest.raises(Exception) as err:
+        composed("data.bogus=1")
+    message = one_line(err.value)
+    assert "bogus" in message and "\n" not in message
+
+
+def test_first_point_expands_sweeps():
+    assert first_point(["a.b=1,2,3", "c=x", "hydra.launcher.n_jobs=2"]) == ["a.b=1", "c=x"]
+
+
+def test_conf_dir_is_the_repo_conf():
+    assert CONF_DIR == Path(REPO) / "conf" and (CONF_DIR / "config.yaml").is_file()
