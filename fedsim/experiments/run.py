@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.simulation import NetworkSpec, SimResult, SimSettings, simulate
 from fedsim.fl.strategy import FedAvg, Strategy
 from fedsim.models.base import AnomalyModel
-from fedsim.results import SUMMARY, write_json, write_table
+from fedsim.results import SUMMARY, write_json, write_table, write_text
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
@@ -95,7 +96,7 @@ def build_settings(cfg: Config, anomaly_ratio: float) -> SimSettings:
     )
 
 
-def run_experiment(cfg: Config) -> SimResult:
+def run_experiment(cfg: Config, on_round: Callable[[dict[str, object]], None] | None = None) -> SimResult:
     """Load data, build every object from ``cfg`` and simulate; no files are written."""
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
@@ -121,6 +122,7 @@ def run_experiment(cfg: Config) -> SimResult:
         val=tensors(data.x_train[split.val], data.y_train[split.val]),
         test=tensors(data.x_test, data.y_test),
         settings=build_settings(cfg, float(np.mean(data.y_train))),
+        on_round=on_round,
     )
 
 
@@ -146,10 +148,8 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
     """Run ``cfg`` and write config, tables, figure and (last) the summary into ``out_dir``."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    from fedsim.results import write_text
-
     write_text(resolved_yaml, out_dir / "config.yaml")
-    result = run_experiment(cfg)
+    result = run_experiment(cfg, on_round=lambda row: log.info("round %s: accuracy %.4f at %.1f virtual s", row["round"], row["accuracy"], row["time_s"]))
     write_table(result.rounds, out_dir / "rounds.csv")
     write_table(result.events, out_dir / "events.csv")
     if cfg.run.client_metrics:

@@ -91,6 +91,7 @@ class Server:
         dropout: float,
         rng: np.random.Generator,
         wall_clock: Callable[[], float],
+        on_round: Callable[[dict[str, object]], None] | None = None,
     ) -> None:
         self.env = env
         self.clients = clients
@@ -104,6 +105,7 @@ class Server:
         self.dropout = dropout
         self.rng = rng
         self.wall_clock = wall_clock  # real seconds of torch work so far (train + eval)
+        self.on_round = on_round  # sees each round's row as it is recorded (progress bars)
         self.stop_reason = "max_rounds"
         for c in clients:
             c.server = self
@@ -148,6 +150,8 @@ class Server:
                     **metrics,
                 }
             )
+            if self.on_round is not None:
+                self.on_round(self.recorder.rounds[-1])
             for u in rnd.updates:
                 self.recorder.clients.append({"round": number, "client": u.client, "num_samples": u.num_samples, "train_loss": u.loss})
             if self.stopping.patience:

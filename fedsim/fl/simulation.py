@@ -7,7 +7,7 @@ scripts, tests and the hydra builder all drive it the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -81,6 +81,7 @@ def simulate(
     val: Dataset,
     test: Dataset,
     settings: SimSettings,
+    on_round: Callable[[dict[str, object]], None] | None = None,
 ) -> SimResult:
     """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round."""
     env = simpy.Environment()
@@ -129,6 +130,7 @@ def simulate(
         dropout=settings.dropout,
         rng=rng(settings.seed, "selection"),
         wall_clock=lambda: executor.wall_s + wall_eval[0],
+        on_round=on_round,
     )
     env.run(until=server.process)
     return SimResult(
