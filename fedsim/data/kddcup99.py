@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fedsim.data import cache, preprocess
 from fedsim.data.dataset import TabularData
@@ -36,12 +37,16 @@ NUMERIC: tuple[str, ...] = tuple(c for c in COLUMNS if c not in CATEGORICAL)
 NORMAL = "normal"
 
 
-def parse_kdd_frame(path: Path, *, label_column: str, extra: tuple[str, ...], max_rows: int | None) -> preprocess.ParsedTable:
-    """Parse a KDD-layout file (shared with NSL-KDD); the attack type loses its trailing dot."""
-    names = (*COLUMNS, label_column, *extra)
-    dtype = {c: (str if c in CATEGORICAL or c == label_column else np.float32) for c in names}
-    frame = preprocess.read_csv(path, names=names, dtype=dtype, max_rows=max_rows)
-    category = frame[label_column].str.rstrip(".").to_numpy(dtype=str)
+def read_kdd_frame(path: Path, *, extra: tuple[str, ...] = (), max_rows: int | None = None) -> pd.DataFrame:
+    """Read a KDD-layout file (41 features, ``attack_type``, then ``extra`` columns; shared with NSL-KDD)."""
+    names = (*COLUMNS, "attack_type", *extra)
+    dtype = {c: (str if c in CATEGORICAL or c == "attack_type" else np.float32) for c in names}
+    return preprocess.read_csv(path, names=names, dtype=dtype, max_rows=max_rows)
+
+
+def parse_kdd(frame: pd.DataFrame) -> preprocess.ParsedTable:
+    """Codes, numerics and labels of KDD-layout rows; the attack type loses its trailing dot."""
+    category = frame["attack_type"].str.rstrip(".").to_numpy(dtype=str)
     return preprocess.parse_frame(
         frame, numeric=NUMERIC, categorical=CATEGORICAL, label=category != NORMAL, category=category
     )
@@ -55,7 +60,7 @@ def read_kddcup99(
     key = cache.cache_key("kddcup99", (cache.file_sha256(source),), {"max_rows": max_rows})
     arrays, _ = cache.cached_arrays(
         key,
-        lambda: parse_kdd_frame(source, label_column="attack_type", extra=(), max_rows=max_rows).to_arrays(),
+        lambda: parse_kdd(read_kdd_frame(source, max_rows=max_rows)).to_arrays(),
         cache_dir,
     )
     return preprocess.ParsedTable.from_arrays(arrays)
