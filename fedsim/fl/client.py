@@ -1,28 +1,35 @@
-"""The client process: receive the global model, train, send the update back.
+"""The client process: receive the global model, train, checkpoint, send the update back.
 
-Time passes only here and in the links; the training itself is one call to the
-executor made when the simulated compute finishes, so work that a failure cuts
-short is never computed at all. A failure is delivered as a SimPy interrupt by the
-client's failure clock (see :mod:`fedsim.sim.failures`).
+Time passes only here and in the links. The real training is a call to the
+executor made when a simulated compute segment finishes, so work that a failure
+cuts short is never computed at all. Failures arrive as SimPy interrupts from the
+client's (or its links') failure clock, carrying a cause object.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
+from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps
 from fedsim.fl.strategy import Update
+from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
-from fedsim.seeding import torch_seed
-from fedsim.train.local import TrainState, samples_in_steps
+from fedsim.train.local import TrainState, batch_bounds
 
 if TYPE_CHECKING:
     from fedsim.fl.executor import SequentialExecutor
     from fedsim.fl.server import Round, Server
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,22 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class LinkDown:
+    """Interrupt cause: the link carrying the client's message went down."""
+
+
+@dataclass(frozen=True)
 class Cancel:
-    """Interrupt cause: the server closed the round this work belongs to."""
+    """Interrupt cause: the server no longer wants this work."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed)."""
+
+    data: int
+    origin: int
+    extra_bytes: int = 0  # training data shipped along with the task (redistribution)
 
 
 @dataclass(frozen=True)
@@ -41,10 +62,11 @@ class Task:
 
     round: Round
     dropout: bool = False
+    job: Job | None = None
 
 
 class Client:
-    """A federated client with its own links, speed and failure state."""
+    """A federated client with its own links, speed, failure state and time ledger."""
 
     def __init__(
         self,
@@ -58,84 +80,210 @@ class Client:
         executor: SequentialExecutor,
         recorder: Recorder,
         seed: int,
+        recovery: ReinitGlobal | RestoreCheckpoint = ReinitGlobal(),
+        checkpointing: Checkpointing = Checkpointing(),
+        store: MemoryStore | None = None,
+        checkpoint_bytes: int = 0,
     ) -> None:
         self.env = env
         self.cid = cid
         self.speed = speed
-        self.downlink = downlink
-        self.uplink = uplink
+        self.downlink, self.uplink = downlink, uplink
+        for link in (downlink, uplink):
+            link.on_fail = self._link_failed
+            link.on_event = lambda kind: recorder.event(kind, client=cid)
         self.compute = compute
         self.executor = executor
         self.recorder = recorder
         self.seed = seed
+        self.recovery = recovery
+        self.checkpointing = checkpointing
+        self.store = store if store is not None else MemoryStore()
+        self.checkpoint_bytes = checkpoint_bytes
         self.server: Server | None = None
         self.inbox: simpy.Store = simpy.Store(env)
+        self.ledger = Ledger()
         self.up = True
+        self.failed_at = float("nan")
         self.repaired = env.event()
         self.working_on: Round | None = None
+        self.sending_on: Link | None = None
+        self._interrupted = False
         self.process = env.process(self.run())
 
-    # --- failure clock interface -------------------------------------------------
+    # --- failure clocks and the server call these ----------------------------------
     def fail(self) -> None:
-        """Go down now; any work in progress is lost."""
+        """Go down now; work since the last usable checkpoint is lost."""
         self.up = False
+        self.failed_at = self.env.now
         self.repaired = self.env.event()
+        self.ledger.enter("recovery", self.env.now)
+        self.ledger.failures += 1
         self.recorder.event("failure", client=self.cid)
-        if self.working_on is not None:
-            self.process.interrupt(Failure())
+        self._interrupt(Failure())
 
     def repair(self) -> None:
-        """Come back up; a pending task restarts from the latest global model."""
+        """Come back up; a pending task resumes under the recovery policy."""
         self.up = True
+        self.ledger.enter("waiting", self.env.now)
         self.recorder.event("repair", client=self.cid)
         self.repaired.succeed()
 
     def cancel(self, rnd: Round) -> None:
-        """Abandon work for ``rnd`` (the server closed it without this client)."""
+        """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
         if self.working_on is rnd:
-            self.process.interrupt(Cancel())
+            self._interrupt(Cancel())
+
+    def heartbeats(self, period_s: float):
+        """SimPy process: tell the server we are alive every ``period_s`` while node and uplink are up."""
+        while True:
+            yield self.env.timeout(period_s)
+            if self.up and self.uplink.up and self.server is not None:
+                self.server.heartbeat(self.cid, self.env.now + self.uplink.latency_s)
+
+    def _link_failed(self, link: Link) -> None:
+        if self.sending_on is link:
+            self._interrupt(LinkDown())
+
+    def _interrupt(self, cause: object) -> None:
+        if self.working_on is not None and not self._interrupted:
+            self._interrupted = True
+            self.process.interrupt(cause)
 
     # --- the process ---------------------------------------------------------------
     def run(self):
-        """Serve tasks forever: one attempt per task, retried after each failure."""
+        """Serve tasks forever, one at a time, in arrival order."""
         while True:
             task: Task = yield self.inbox.get()
             if task.dropout:
                 self.recorder.event("dropout", client=self.cid, round=task.round.number)
                 yield from self.uplink.send(0)
                 task.round.dropped(self.cid)
-                continue
-            while not task.round.closed:
-                if not self.up:
-                    yield self.repaired
-                    continue
-                self.working_on = task.round
-                try:
-                    yield from self.attempt(task.round)
-                    break
-                except simpy.Interrupt as stop:
-                    kind = "work_lost" if isinstance(stop.cause, Failure) else "cancelled"
-                    self.recorder.event(kind, client=self.cid, round=task.round.number)
-                finally:
-                    self.working_on = None
+            else:
+                yield from self.serve(task.round, task.job or Job(data=self.cid, origin=self.cid))
 
-    def attempt(self, rnd: Round):
-        """Download, train, upload; raises Interrupt if a failure or cancel cuts it short."""
-        layout = self.executor.layout
-        self.recorder.event("broadcast", client=self.cid, round=rnd.number)
-        yield from self.downlink.send(layout.nbytes())
-        stop_step = self.executor.round_steps(self.cid)
-        samples = samples_in_steps(self.executor.num_samples(self.cid), self.executor.spec.batch_size, 0, stop_step)
-        busy = self.compute.duration(samples, self.speed)
-        self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
-        yield self.env.timeout(busy)
-        result = self.executor.train(
-            self.cid,
-            TrainState(flat=rnd.global_flat),
-            seed=torch_seed(self.seed, "train", rnd.number, self.cid),
-            stop_step=stop_step,
-        )
+    def serve(self, rnd: Round, job: Job):
+        """Attempt ``job`` until it is delivered or the server stops wanting it."""
+        key, resume = (self.cid, job.origin), False
+        while rnd.wants(key):
+            if not self.up:
+                yield self.repaired
+                resume = True
+                continue
+            self.working_on = rnd
+            try:
+                delivered = yield from self.attempt(rnd, job, resume)
+                if delivered:
+                    return
+            except simpy.Interrupt as stop:
+                self._interrupted = False
+                keep = isinstance(stop.cause, Failure) and self.recovery.uses_checkpoints
+                self.ledger.enter("recovery" if not self.up else "waiting", self.env.now)
+                self.ledger.lose(keep_banked=keep)
+                kind = "work_lost" if isinstance(stop.cause, Failure) else "cancelled"
+                self.recorder.event(kind, client=self.cid, round=rnd.number)
+            finally:
+                self.working_on = None
+        self.ledger.lose(keep_banked=False)
+
+    def attempt(self, rnd: Round, job: Job, resume: bool):
+        """Restore or download, train segment by segment with checkpoints, upload.
+
+        Returns whether the update was accepted; raises Interrupt when cut short.
+        """
+        key = (self.cid, job.origin)
+        state = (yield from self.restore(rnd, job)) if resume else None
+        nbytes = self.executor.layout.nbytes()
+        if state is None:
+            self.ledger.enter("work", self.env.now)
+            self.recorder.event("broadcast", client=self.cid, round=rnd.number)
+            yield from self.send(self.downlink, nbytes + job.extra_bytes)
+            state = TrainState(flat=rnd.global_flat)
+        step_s = self.step_seconds(job.data)
+        total = len(step_s)
+        seed = self.train_seed(rnd.number, job.origin)
+        losses = []
+        for stop in [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]:
+            self.ledger.enter("work", self.env.now)
+            busy = float(step_s[state.step : stop].sum())
+            self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
+            yield self.env.timeout(busy)
+            result = self.executor.train(job.data, state, seed=seed, stop_step=stop)
+            state = result.state
+            losses.append((result.loss, result.samples))
+            if stop < total:
+                self.ledger.enter("checkpoint", self.env.now)
+                yield self.env.timeout(self.checkpointing.cost(self.checkpoint_bytes))
+                payload = {"round": rnd.number, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
+                self.store.save(self.checkpoint_key(key), payload)
+                self.ledger.checkpointed()
+                self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step)
+        self.ledger.enter("work", self.env.now)
         self.recorder.event("upload", client=self.cid, round=rnd.number)
-        yield from self.uplink.send(layout.nbytes())
-        n = self.executor.num_samples(self.cid)
-        rnd.receive(Update(client=self.cid, round=rnd.number, flat=result.state.flat, num_samples=n, loss=result.loss))
+        yield from self.send(self.uplink, nbytes)
+        loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
+        update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=self.executor.num_samples(job.data), loss=loss, origin=job.origin)
+        accepted = rnd.receive(update)
+        self.ledger.enter("waiting", self.env.now)
+        if accepted:
+            self.ledger.succeed()
+        else:
+            self.ledger.lose(keep_banked=False)
+        return accepted
+
+    def restore(self, rnd: Round, job: Job):
+        """Under ``restore_checkpoint``: pay R and load this round's checkpoint, else ``None`` (use the global model)."""
+        if not self.recovery.uses_checkpoints:
+            return None
+        name = self.checkpoint_key((self.cid, job.origin))
+        try:
+            payload = self.store.load(name)
+        except CheckpointCorrupt as exc:
+            log.warning("client %d: %s", self.cid, exc)
+            self.recorder.event("checkpoint_corrupt", client=self.cid, round=rnd.number)
+            payload = None
+        if payload is None or int(payload["round"]) != rnd.number:
+            self.ledger.lose(keep_banked=False)
+            return None
+        self.ledger.enter("recovery", self.env.now)
+        yield self.env.timeout(self.checkpointing.restart_s)
+        self.recorder.event("restore", client=self.cid, round=rnd.number, value=int(payload["step"]))
+        return TrainState(flat=payload["flat"], step=int(payload["step"]), optimizer=payload["optimizer"])
+
+    def send(self, link: Link, nbytes: int):
+        """Send a message, waiting out link outages and resending what an outage cut off."""
+        while True:
+            if not link.up:
+                self.ledger.enter("recovery", self.env.now)
+                yield link.repaired
+                self.ledger.enter("work", self.env.now)
+            start = self.env.now
+            self.sending_on = link
+            try:
+                yield from link.send(nbytes)
+                return
+            except simpy.Interrupt as stop:
+                if not isinstance(stop.cause, LinkDown):
+                    raise
+                self._interrupted = False
+                self.ledger.enter("work", self.env.now)
+                self.ledger.discard(self.env.now - start)
+                self.recorder.event("message_lost", client=self.cid)
+            finally:
+                self.sending_on = None
+
+    def step_seconds(self, data: int) -> np.ndarray:
+        """Virtual seconds of each local step of one round on dataset ``data``."""
+        bounds = np.asarray(batch_bounds(self.executor.num_samples(data), self.executor.spec.batch_size))
+        rows = np.tile(np.diff(bounds), self.executor.spec.epochs)
+        return rows * self.compute.cost_per_sample_s / self.speed
+
+    def train_seed(self, rnd: int, origin: int) -> int:
+        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``)."""
+        if origin == self.cid:
+            return torch_seed(self.seed, "train", rnd, self.cid)
+        return torch_seed(self.seed, "redistributed", rnd, origin, self.cid)
+
+    def checkpoint_key(self, key: tuple[int, int]) -> str:
+        """Store key of this client's checkpoint for work on behalf of ``key[1]``."""
+        return f"client{key[0]}-for{key[1]}"

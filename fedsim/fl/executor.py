@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from fedsim.models.base import AnomalyModel
@@ -29,13 +30,28 @@ class SequentialExecutor:
     ) -> None:
         self.model = model
         self.layout = layout
-        self.data = data
+        self.data = list(data)
         self.spec = spec
+        self._parts: dict[tuple[int, int, int], int] = {}
         self.wall_s = 0.0  # real seconds spent training, summed over jobs
 
     def num_samples(self, client: int) -> int:
         """Training rows held by ``client``."""
         return len(self.data[client][0])
+
+    def split(self, origin: int, parts: int, index: int) -> tuple[int, int]:
+        """Dataset id and size in bytes of the ``index``-th of ``parts`` contiguous shares of ``origin``'s data.
+
+        Used when the server redistributes a failed client's data; shares are registered once.
+        """
+        key = (origin, parts, index)
+        if key not in self._parts:
+            x, y = self.data[origin]
+            rows = np.array_split(np.arange(len(x)), parts)[index]
+            self._parts[key] = len(self.data)
+            self.data.append((x[rows], y[rows]))
+        x, y = self.data[self._parts[key]]
+        return self._parts[key], x.numel() * x.element_size() + y.numel() * y.element_size()
 
     def round_steps(self, client: int) -> int:
         """Local steps in one round: ``epochs`` passes over the client's rows."""

@@ -1,11 +1,16 @@
-"""The server process: rounds of select → broadcast → wait → aggregate → evaluate.
+"""The server process: rounds of select → broadcast → wait → aggregate → evaluate → checkpoint.
 
 Early stopping follows Algorithm 1 of the checkpointing paper: training stops at
 ``max_rounds`` or once the validation loss has not improved for ``patience`` rounds.
+With detection on, the server learns of client failures only through missing
+heartbeats and then applies its aggregation policy (wait, redistribute, drop). The
+server has its own failure clock: it restarts from its last checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,11 +18,15 @@ import numpy as np
 import simpy
 import torch
 
-from fedsim.fl.client import Client, Task
+from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.fl.client import Client, Job, Task
+from fedsim.fl.recovery import Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.strategy import Strategy, Update
 from fedsim.sim.recorder import Recorder
 
+log = logging.getLogger(__name__)
 Evaluator = Callable[[torch.Tensor], dict[str, float]]
+Key = tuple[int, int]  # (client doing the work, client whose data it is)
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,7 @@ class RoundPolicy:
     """When the server stops waiting: ``wait_all`` reporters, or a ``deadline`` in virtual seconds."""
 
     kind: str = "wait_all"
-    deadline_s: float = float("inf")
+    deadline_s: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -37,40 +46,63 @@ class Stopping:
     min_delta: float = 0.0
 
 
+@dataclass(frozen=True)
+class ServerDown:
+    """Interrupt cause: the server's node went down."""
+
+
 class Round:
-    """One round's shared state: the model sent out and the updates coming back."""
+    """One round's shared state: the model sent out, the work still owed, the updates in."""
 
     def __init__(
-        self, env: simpy.Environment, number: int, global_flat: torch.Tensor, expected: Sequence[int], recorder: Recorder
+        self, env: simpy.Environment, number: int, global_flat: torch.Tensor, selected: Sequence[int], recorder: Recorder
     ) -> None:
         self.number = number
-        self.recorder = recorder
         self.global_flat = global_flat
-        self.waiting = set(expected)
+        self.selected = list(selected)
+        self.recorder = recorder
+        self.wanted: set[Key] = {(c, c) for c in selected}
+        self.waiting: set[Key] = set(self.wanted)
         self.updates: list[Update] = []
         self.closed = False
         self.all_in = env.event()
         if not self.waiting:
             self.all_in.succeed()
 
-    def _settle(self, cid: int) -> None:
-        self.waiting.discard(cid)
-        if not self.waiting and not self.all_in.triggered:
-            self.all_in.succeed()
+    def wants(self, key: Key) -> bool:
+        """Whether the server still wants the work ``key``."""
+        return not self.closed and key in self.wanted
 
-    def receive(self, update: Update) -> None:
-        """An update arrived at the server; kept only while the round is open."""
-        if self.closed:
-            self.recorder.event("late", client=update.client, round=self.number)
-            return
-        self.recorder.event("receive", client=update.client, round=self.number)
-        self.updates.append(update)
-        self._settle(update.client)
+    def expect(self, key: Key) -> None:
+        """Add work to wait for (redistributed data)."""
+        self.wanted.add(key)
+        self.waiting.add(key)
+
+    def give_up(self, key: Key) -> None:
+        """Stop waiting for ``key``; its update will be refused."""
+        self.wanted.discard(key)
+        self._settle(key)
 
     def dropped(self, cid: int) -> None:
         """The server learned that ``cid`` will not report this round."""
-        if not self.closed:
-            self._settle(cid)
+        self.give_up((cid, cid))
+
+    def receive(self, update: Update) -> bool:
+        """An update arrived; returns whether it was accepted (wanted and in time)."""
+        key = (update.client, update.origin)
+        if not self.wants(key):
+            self.recorder.event("late", client=update.client, round=self.number)
+            return False
+        self.recorder.event("receive", client=update.client, round=self.number)
+        self.updates.append(update)
+        self.wanted.discard(key)
+        self._settle(key)
+        return True
+
+    def _settle(self, key: Key) -> None:
+        self.waiting.discard(key)
+        if not self.waiting and not self.all_in.triggered:
+            self.all_in.succeed()
 
 
 class Server:
@@ -92,10 +124,17 @@ class Server:
         rng: np.random.Generator,
         wall_clock: Callable[[], float],
         on_round: Callable[[dict[str, object]], None] | None = None,
+        detection: Detection | None = None,
+        on_failure: Wait | Redistribute | Drop = Wait(),
+        checkpointing: Checkpointing = Checkpointing(),
+        store: MemoryStore | None = None,
+        model_bytes: int = 0,
+        split_data: Callable[[int, int, int], tuple[int, int]] | None = None,
     ) -> None:
         self.env = env
         self.clients = clients
         self.strategy = strategy
+        self.initial = initial
         self.global_flat = initial
         self.evaluate = evaluate
         self.recorder = recorder
@@ -106,60 +145,193 @@ class Server:
         self.rng = rng
         self.wall_clock = wall_clock  # real seconds of torch work so far (train + eval)
         self.on_round = on_round  # sees each round's row as it is recorded (progress bars)
+        self.detection = detection
+        self.on_failure = on_failure
+        self.checkpointing = checkpointing
+        self.store = store if store is not None else MemoryStore()
+        self.model_bytes = model_bytes
+        self.split_data = split_data  # (origin, parts, index) -> (dataset id, bytes)
         self.stop_reason = "max_rounds"
+        self.number, self.best, self.stale = 1, math.inf, 0
+        self.current: Round | None = None
+        self.up, self.repaired, self.restarting = True, env.event(), False
+        self.last_heartbeat = dict.fromkeys(range(len(clients)), 0.0)
+        self.suspected: dict[int, float] = {}  # client -> when the server declared it failed
         for c in clients:
             c.server = self
         self.process = env.process(self.run())
+        if detection is not None:
+            env.process(self.monitor())
 
+    # --- failure clock interface -------------------------------------------------
+    def fail(self) -> None:
+        """The server goes down: the open round is abandoned, state since the last checkpoint is lost."""
+        if not self.process.is_alive:
+            return
+        self.up = False
+        self.repaired = self.env.event()
+        self.recorder.event("server_failure")
+        self.process.interrupt(ServerDown())
+
+    def repair(self) -> None:
+        """The server's node is back; the process restarts from its checkpoint."""
+        self.up = True
+        self.recorder.event("server_repair")
+        self.repaired.succeed()
+
+    def heartbeat(self, cid: int, arrival: float) -> None:
+        """A heartbeat from ``cid`` reaches the server at ``arrival``."""
+        if self.up:
+            self.last_heartbeat[cid] = max(self.last_heartbeat[cid], arrival)
+
+    # --- processes -------------------------------------------------------------------
     def run(self):
-        """All rounds, then return."""
-        best, stale = float("inf"), 0
-        ids = [c.cid for c in self.clients]
-        for number in range(1, self.stopping.max_rounds + 1):
-            start, failures_before = self.env.now, self.recorder.counts["failure"]
-            selected = self.strategy.configure_round(number, ids, self.rng)
-            drops = self.rng.random(len(selected)) < self.dropout
-            rnd = Round(self.env, number, self.global_flat, selected, self.recorder)
-            self.recorder.event("round_start", round=number, value=len(selected))
-            for cid, drop in zip(selected, drops):
-                self.clients[cid].inbox.put(Task(rnd, dropout=bool(drop)))
-            if self.policy.kind == "deadline":
-                yield rnd.all_in | self.env.timeout(self.policy.deadline_s)
-            else:
-                yield rnd.all_in
-            rnd.closed = True
-            for cid in sorted(rnd.waiting):
-                self.clients[cid].cancel(rnd)
-            if rnd.updates:
-                yield self.env.timeout(self.aggregation_s)
-                updates = sorted(rnd.updates, key=lambda u: u.client)
-                self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
-                self.recorder.event("aggregate", round=number, value=len(updates))
-            metrics = self.evaluate(self.global_flat)
-            self.recorder.rounds.append(
-                {
-                    "round": number,
-                    "time_s": self.env.now,
-                    "round_time_s": self.env.now - start,
-                    "wall_s": self.wall_clock(),
-                    "selected": len(selected),
-                    "participants": len(rnd.updates),
-                    "dropouts": int(drops.sum()),
-                    "failures": self.recorder.counts["failure"] - failures_before,
-                    "train_loss": float(np.mean([u.loss for u in rnd.updates])) if rnd.updates else float("nan"),
-                    **metrics,
-                }
-            )
-            if self.on_round is not None:
-                self.on_round(self.recorder.rounds[-1])
-            for u in rnd.updates:
-                self.recorder.clients.append({"round": number, "client": u.client, "num_samples": u.num_samples, "train_loss": u.loss})
-            if self.stopping.patience:
-                if metrics["val_loss"] < best - self.stopping.min_delta:
-                    best, stale = metrics["val_loss"], 0
-                else:
-                    stale += 1
-                if stale >= self.stopping.patience:
-                    self.stop_reason = "early_stopping"
-                    self.recorder.event("early_stop", round=number)
+        """Rounds until ``max_rounds`` or early stopping; a server failure rewinds to the last checkpoint."""
+        while self.number <= self.stopping.max_rounds:
+            try:
+                if self.restarting:
+                    if not self.up:
+                        yield self.repaired
+                    yield self.env.timeout(self.checkpointing.restart_s)
+                    self.restore()
+                stop = yield from self.play_round()
+                if stop:
                     return
+            except simpy.Interrupt:
+                self.abandon_round()
+                self.restarting = True
+
+    def play_round(self):
+        """One round; returns whether training should stop."""
+        number, start = self.number, self.env.now
+        failures_before = self.recorder.counts["failure"]
+        alive = [c.cid for c in self.clients if c.cid not in self.suspected] or [c.cid for c in self.clients]
+        selected = self.strategy.configure_round(number, alive, self.rng)
+        drops = self.rng.random(len(selected)) < self.dropout
+        rnd = self.current = Round(self.env, number, self.global_flat, selected, self.recorder)
+        self.recorder.event("round_start", round=number, value=len(selected))
+        for cid, drop in zip(selected, drops):
+            self.clients[cid].inbox.put(Task(rnd, dropout=bool(drop)))
+        for cid in selected:
+            if cid in self.suspected:
+                self.handle_failure(rnd, cid)
+        if self.policy.kind == "deadline":
+            yield rnd.all_in | self.env.timeout(self.policy.deadline_s)
+        else:
+            yield rnd.all_in
+        self.close(rnd)
+        updates = sorted(rnd.updates, key=lambda u: (u.origin, u.client))
+        if updates:
+            yield self.env.timeout(self.aggregation_s)
+            self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
+            self.recorder.event("aggregate", round=number, value=len(updates))
+        metrics = self.evaluate(self.global_flat)
+        improved = metrics["val_loss"] < self.best - self.stopping.min_delta
+        self.best, self.stale = (metrics["val_loss"], 0) if improved else (self.best, self.stale + 1)
+        row = {
+            "round": number,
+            "time_s": self.env.now,
+            "round_time_s": self.env.now - start,
+            "wall_s": self.wall_clock(),
+            "selected": len(selected),
+            "participants": len({u.origin for u in updates}),
+            "dropouts": int(drops.sum()),
+            "failures": self.recorder.counts["failure"] - failures_before,
+            "train_loss": float(np.mean([u.loss for u in updates])) if updates else float("nan"),
+            **metrics,
+        }
+        self.recorder.rounds.append(row)
+        self.recorder.clients.extend(
+            {"round": number, "client": u.client, "origin": u.origin, "num_samples": u.num_samples, "train_loss": u.loss}
+            for u in updates
+        )
+        if self.on_round is not None:
+            self.on_round(row)
+        self.number += 1
+        if self.checkpointing.server and self.checkpointing.enabled:
+            yield self.env.timeout(self.checkpointing.cost(self.model_bytes))
+            self.store.save("server", {"round": number, "global": self.global_flat, "best": self.best, "stale": self.stale})
+            self.recorder.event("server_checkpoint", round=number)
+        if self.stopping.patience and self.stale >= self.stopping.patience:
+            self.stop_reason = "early_stopping"
+            self.recorder.event("early_stop", round=number)
+            return True
+        return False
+
+    def close(self, rnd: Round) -> None:
+        """Stop accepting updates for ``rnd`` and cancel work still running for it."""
+        rnd.closed = True
+        for cid in sorted({k[0] for k in rnd.waiting}):
+            self.clients[cid].cancel(rnd)
+
+    def abandon_round(self) -> None:
+        """The server failed mid-round: the round is lost."""
+        if self.current is not None and not self.current.closed:
+            self.close(self.current)
+
+    def restore(self) -> None:
+        """Reload the last server checkpoint (or start over from the initial model)."""
+        try:
+            payload = self.store.load("server")
+        except CheckpointCorrupt as exc:
+            log.warning("server: %s", exc)
+            self.recorder.event("checkpoint_corrupt")
+            payload = None
+        if payload is None:
+            self.global_flat, self.number, self.best, self.stale = self.initial, 1, math.inf, 0
+        else:
+            self.global_flat, self.number = payload["global"], int(payload["round"]) + 1
+            self.best, self.stale = float(payload["best"]), int(payload["stale"])
+        self.last_heartbeat = dict.fromkeys(self.last_heartbeat, self.env.now)
+        self.restarting = False
+        self.recorder.event("server_restore", round=self.number)
+
+    def monitor(self):
+        """SimPy process: declare clients failed after ``timeout_s`` of silence, and alive again on a heartbeat."""
+        assert self.detection is not None
+        while True:
+            yield self.env.timeout(self.detection.heartbeat_s)
+            if not self.up:
+                continue
+            now = self.env.now
+            for cid, last in self.last_heartbeat.items():
+                if cid not in self.suspected and now - last > self.detection.timeout_s:
+                    self.suspected[cid] = now
+                    client = self.clients[cid]
+                    latency = now - client.failed_at if not client.up else float("nan")
+                    self.recorder.event("detected", client=cid, value=latency)
+                    if self.current is not None and not self.current.closed:
+                        self.handle_failure(self.current, cid)
+                elif cid in self.suspected and last > self.suspected[cid]:
+                    del self.suspected[cid]
+                    self.recorder.event("rejoined", client=cid)
+
+    def handle_failure(self, rnd: Round, cid: int) -> None:
+        """Apply the aggregation policy to the work ``cid`` owes in ``rnd``."""
+        for key in sorted(k for k in rnd.waiting if k[0] == cid):
+            if self.on_failure.redistribute and key[0] == key[1]:
+                self.redistribute(rnd, key[1])
+            if self.on_failure.wait_s == 0:
+                rnd.give_up(key)
+            elif math.isfinite(self.on_failure.wait_s):
+                self.env.process(self.give_up_later(rnd, key, self.on_failure.wait_s))
+        if not any(k[0] == cid for k in rnd.wanted):
+            self.clients[cid].cancel(rnd)
+
+    def give_up_later(self, rnd: Round, key: Key, after_s: float):
+        """SimPy process: stop waiting for ``key`` after ``after_s`` unless it arrived."""
+        yield self.env.timeout(after_s)
+        if key in rnd.waiting and not rnd.closed:
+            rnd.give_up(key)
+            self.clients[key[0]].cancel(rnd)
+
+    def redistribute(self, rnd: Round, origin: int) -> None:
+        """Split ``origin``'s data among the round's active clients; each trains its share."""
+        helpers = [c for c in rnd.selected if c != origin and c not in self.suspected]
+        if not helpers or self.split_data is None:
+            return
+        for i, helper in enumerate(helpers):
+            data, nbytes = self.split_data(origin, len(helpers), i)
+            rnd.expect((helper, origin))
+            self.clients[helper].inbox.put(Task(rnd, job=Job(data=data, origin=origin, extra_bytes=nbytes)))
+        self.recorder.event("redistribute", client=origin, round=rnd.number, value=len(helpers))

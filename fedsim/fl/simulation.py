@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import simpy
 import torch
 
+from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.client import Client
 from fedsim.fl.executor import SequentialExecutor
+from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.server import RoundPolicy, Server, Stopping
 from fedsim.fl.strategy import Strategy
 from fedsim.models.base import AnomalyModel
@@ -41,6 +44,19 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class FaultTolerance:
+    """Checkpointing, detection and recovery, and the failure clocks beyond the clients'."""
+
+    checkpointing: Checkpointing = Checkpointing()
+    recovery: str = "reinit_global"  # reinit_global | restore_checkpoint
+    on_failure: Wait | Redistribute | Drop = Wait()
+    detection: Detection | None = None
+    link_failure: FailureModel | None = None
+    server_failure: FailureModel | None = None
+    store_dir: Path | None = None  # checkpoints on disk here; in memory when None
+
+
+@dataclass(frozen=True)
 class SimSettings:
     """Everything about a run that is not data, model or strategy."""
 
@@ -51,6 +67,7 @@ class SimSettings:
     dropout: float = 0.0
     failure: FailureModel | None = None
     anomaly_ratio: float = 0.5  # used by models whose threshold is a score percentile
+    fault: FaultTolerance = field(default_factory=FaultTolerance)
 
 
 @dataclass
@@ -60,12 +77,18 @@ class SimResult:
     rounds: pd.DataFrame
     events: pd.DataFrame
     clients: pd.DataFrame
+    accounting: pd.DataFrame  # one row per client: where its virtual time went
     final: torch.Tensor
     virtual_s: float
     wall_train_s: float
     wall_eval_s: float
     stop_reason: str
-    lifetimes: list[float]  # every time-to-failure drawn, for checking the failure model
+    lifetimes: list[float]  # every client time-to-failure drawn, for checking the failure model
+
+
+def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
+    """Bytes of a client checkpoint: the state plus Adam's two moment buffers per parameter."""
+    return layout.nbytes() + 2 * sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def simulate(
@@ -88,6 +111,8 @@ def simulate(
     recorder = Recorder(env)
     layout = FlatLayout.of(model)
     executor = SequentialExecutor(model, layout, clients, spec)
+    fault = settings.fault
+    store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
     wall_eval = [0.0]
 
     def evaluator(flat: torch.Tensor) -> dict[str, float]:
@@ -110,13 +135,22 @@ def simulate(
             executor=executor,
             recorder=recorder,
             seed=settings.seed,
+            recovery=CLIENT_POLICIES[fault.recovery](),
+            checkpointing=fault.checkpointing,
+            store=store,
+            checkpoint_bytes=checkpoint_nbytes(model, layout),
         )
         for cid in range(len(clients))
     ]
     lifetimes: list[float] = []
-    if settings.failure is not None:
-        for node in nodes:
+    for node in nodes:
+        if settings.failure is not None:
             env.process(failure_clock(env, node, settings.failure, rng(settings.seed, "failure", node.cid), lifetimes.append))
+        if fault.link_failure is not None:
+            for direction, link in enumerate((node.downlink, node.uplink)):
+                env.process(failure_clock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction)))
+        if fault.detection is not None:
+            env.process(node.heartbeats(fault.detection.heartbeat_s))
     server = Server(
         env,
         nodes,
@@ -131,12 +165,22 @@ def simulate(
         rng=rng(settings.seed, "selection"),
         wall_clock=lambda: executor.wall_s + wall_eval[0],
         on_round=on_round,
+        detection=fault.detection,
+        on_failure=fault.on_failure,
+        checkpointing=fault.checkpointing,
+        store=store,
+        model_bytes=layout.nbytes(),
+        split_data=executor.split,
     )
+    if fault.server_failure is not None:
+        env.process(failure_clock(env, server, fault.server_failure, rng(settings.seed, "server-failure")))
     env.run(until=server.process)
+    accounting = pd.DataFrame([{"client": n.cid, **n.ledger.close(env.now)} for n in nodes])
     return SimResult(
         rounds=recorder.rounds_table(),
         events=recorder.events_table(),
         clients=recorder.clients_table(),
+        accounting=accounting,
         final=server.global_flat,
         virtual_s=float(env.now),
         wall_train_s=executor.wall_s,

@@ -26,6 +26,7 @@ class Update:
     flat: torch.Tensor
     num_samples: int
     loss: float
+    origin: int = -1  # whose data was trained (differs from ``client`` after redistribution)
 
 
 class Strategy:

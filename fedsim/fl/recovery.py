@@ -1,0 +1,121 @@
+"""Fault-tolerance settings and the recovery policies of the checkpointing paper (§IV-B).
+
+Client side, after a failure:
+- :class:`ReinitGlobal`: restart the round's work from the latest global weights
+  (the paper's path without checkpointing);
+- :class:`RestoreCheckpoint`: pay restart time R, restore the latest checkpoint and
+  lose only the work since (the paper's path with checkpointing).
+
+Server side, when a failure is detected during a round:
+- :class:`Wait`: keep waiting for the client to recover, up to a deadline;
+- :class:`Redistribute`: hand the client's data to the active clients (the paper's option);
+- :class:`Drop`: aggregate without it (plain FedAvg partial participation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Client checkpoints every τ of local compute (virtual seconds or steps), each costing δ.
+
+    δ = ``delta_s`` + checkpoint bytes × 8 ÷ ``storage_bps``; restoring costs ``restart_s`` (R).
+    """
+
+    tau_s: float = math.inf
+    tau_steps: int = 0  # > 0 switches τ to local steps
+    delta_s: float = 0.0
+    storage_bps: float = math.inf
+    restart_s: float = 0.0
+    server: bool = True  # the server also checkpoints the global model and round state
+
+    def cost(self, nbytes: int) -> float:
+        """Virtual seconds to write a checkpoint of ``nbytes``."""
+        return self.delta_s + 8 * nbytes / self.storage_bps
+
+    @property
+    def enabled(self) -> bool:
+        """Whether clients checkpoint at all."""
+        return self.tau_steps > 0 or math.isfinite(self.tau_s)
+
+
+def checkpoint_steps(step_seconds: np.ndarray, plan: Checkpointing, start: int = 0) -> list[int]:
+    """Step boundaries after which a client checkpoints, strictly between ``start`` and the round's end.
+
+    With ``tau_steps``, every ``tau_steps`` steps; with ``tau_s``, at the first step
+    boundary where compute since the last checkpoint reaches τ seconds.
+    """
+    total = len(step_seconds)
+    if plan.tau_steps > 0:
+        return [s for s in range(plan.tau_steps, total, plan.tau_steps) if s > start]
+    if not math.isfinite(plan.tau_s):
+        return []
+    out, since = [], 0.0
+    for s in range(start, total - 1):
+        since += step_seconds[s]
+        if since >= plan.tau_s:
+            out.append(s + 1)
+            since = 0.0
+    return out
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Heartbeats every ``heartbeat_s``; a client silent for ``timeout_s`` is declared failed."""
+
+    heartbeat_s: float = 1.0
+    timeout_s: float = 3.0
+
+
+class ReinitGlobal:
+    """After a failure, start over from the latest global weights."""
+
+    uses_checkpoints = False
+
+
+class RestoreCheckpoint:
+    """After a failure, restore the latest checkpoint of this round (paying R), else fall back to the global weights."""
+
+    uses_checkpoints = True
+
+
+class Drop:
+    """Stop waiting for a client as soon as its failure is detected."""
+
+    wait_s = 0.0
+    redistribute = False
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Keep waiting for a detected-failed client, at most ``wait_s`` after detection."""
+
+    wait_s: float = math.inf
+    redistribute = False
+
+
+class Redistribute:
+    """Split a detected-failed client's data among the round's active clients, who train it too."""
+
+    wait_s = 0.0
+    redistribute = True
+
+
+CLIENT_POLICIES = {"reinit_global": ReinitGlobal, "restore_checkpoint": RestoreCheckpoint}
+AGGREGATION_POLICIES = ("wait", "redistribute", "drop")
+
+
+def aggregation_policy(name: str, wait_deadline_s: float = math.inf) -> Wait | Redistribute | Drop:
+    """The server-side policy object for ``name``."""
+    if name == "wait":
+        return Wait(wait_deadline_s)
+    if name == "redistribute":
+        return Redistribute()
+    if name == "drop":
+        return Drop()
+    raise ValueError(f"unknown aggregation policy {name!r}; use one of {AGGREGATION_POLICIES}")
