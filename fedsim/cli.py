@@ -1,28 +1,45 @@
-"""``fedsim``: the hydra entry point for runs and sweeps.
+"""``fedsim``: the hydra entry point for runs and sweeps, and the ``collect``/``plot``/``tune`` commands.
 
-``fedsim [overrides]`` runs one simulation; ``fedsim -m key=a,b`` sweeps. Bad
-overrides and out-of-range values stop with one line, before any job starts.
+``fedsim [overrides]`` runs one simulation; ``fedsim -m key=a,b`` sweeps (re-running a
+sweep into the same ``hydra.sweep.dir`` skips its finished jobs). Bad overrides and
+out-of-range values stop with one line, before any job starts.
+
+``fedsim collect <sweep dir>`` merges a sweep into one table, ``fedsim plot <kind>
+<table>`` draws a figure from it, ``fedsim tune ...`` runs the checkpoint-interval
+tuner (:mod:`fedsim.experiments.tune`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from fedsim.config import Config, register_configs
 from fedsim.errors import FedsimError
+from fedsim.progress import allow_bars, is_tty, job_line
+from fedsim.sweep import cores, expand, is_done, threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 SEARCHPATH = f"hydra.searchpath=[file://{REPO}]"  # makes scenarios/ a config group
 
 log = logging.getLogger("fedsim")
+JOBS_ENV = "FEDSIM_SWEEP_JOBS"  # number of jobs in the current sweep, for "job i/N" (read by workers too)
+SUBCOMMANDS = ("collect", "plot", "tune")
+USAGE = """usage: fedsim [-m] [overrides ...]       run one job, or sweep with -m
+       fedsim collect <sweep dir> [--out table.parquet]
+       fedsim plot <kind> <table> [--out path] [--format png,svg]
+       fedsim tune [overrides ...]"""
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -62,42 +79,126 @@ def first_point(overrides: list[str]) -> list[str]:
     return out
 
 
-def preflight(overrides: list[str]) -> None:
-    """Compose and validate the config once so mistakes fail fast, in one line."""
+def sweep_points(overrides: list[str]) -> list[list[str]]:
+    """Grid points that together try every swept value once: the first point, then one value changed at a time."""
+    base = first_point(overrides)
+    points = [base]
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if o.is_hydra_override() or not o.is_sweep_override():
+            continue
+        key = o.get_key_element()
+        for value in list(o.sweep_string_iterator())[1:]:
+            points.append([f"{key}={value}" if p.split("=", 1)[0] == key else p for p in base])
+    return points
+
+
+def preflight(overrides: list[str]) -> Mapping[str, str]:
+    """Compose and validate the config (every swept value once) so mistakes fail fast, in one line.
+
+    Returns ``hydra.sweeper.params`` (a scenario's own sweep), whose values are checked too.
+    """
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*first_point(overrides), SEARCHPATH])
-    to_config(cfg)
+        cfg = compose("config", overrides=[*first_point(overrides), SEARCHPATH], return_hydra_config=True)
+        params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
+        multirun = cfg.hydra.mode == RunMode.MULTIRUN
+        task = [o for o in overrides if not o.startswith("hydra")]
+        merged = {o.split("=", 1)[0]: o for o in [f"{k}={v}" for k, v in params.items()] + task}  # command line wins, as in hydra
+        points = sweep_points(list(merged.values()))
+        for point in points:
+            to_config(compose("config", overrides=[*point, SEARCHPATH]))
+    return {**params, "__multirun__": str(multirun)}
+
+
+_jobs_bar = None  # a bar over the jobs of an in-process (basic launcher) sweep on a terminal
+
+
+def _advance_jobs_bar(total: int | None) -> None:
+    global _jobs_bar
+    if not total or total < 2 or not is_tty():
+        return
+    if _jobs_bar is None:
+        from tqdm import tqdm
+
+        _jobs_bar = tqdm(total=total, desc="jobs", unit="job", position=0, dynamic_ncols=True)
+    _jobs_bar.update(1)
+    if _jobs_bar.n >= total:
+        _jobs_bar.close()
+        _jobs_bar = None
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _job(cfg: DictConfig) -> float:
-    from fedsim.experiments.run import run_and_write
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    multirun = hc.mode == RunMode.MULTIRUN
+    num = int(hc.job.num) if multirun else None
+    total = int(os.environ.get(JOBS_ENV, "0")) or None if multirun else None
+    head = f"job {num + 1}/{total}: " if num is not None and total else ""
+    if multirun and is_done(out, resolved):  # a re-run sweep: this job already finished with this config
+        log.info("%sskipped: complete -> %s", head, out)
+        _advance_jobs_bar(total)
+        return float(json.loads((out / "summary.json").read_text())["final_accuracy"])
+    parallel = "n_jobs" in hc.launcher or "cpus_per_task" in hc.launcher or "ray" in hc.launcher
+    if parallel:
+        allow_bars(False)  # several jobs share the terminal: one log line per round instead
+    if not cfg.compute.threads and multirun:
+        threads = threads_per_job(hc.launcher, cores())
+        if threads:
+            import torch
 
-    out = Path(HydraConfig.get().runtime.output_dir)
+            torch.set_num_threads(threads)  # threads × parallel jobs ≤ cores; compute.threads > 0 wins
+    from fedsim.experiments.run import run_and_write  # torch and the engine load only when a job runs
+
     try:
-        summary = run_and_write(to_config(cfg), out, OmegaConf.to_yaml(cfg, resolve=True))
+        summary = run_and_write(to_config(cfg), out, resolved)
     except FedsimError as exc:
         print(f"fedsim: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    log.info(
-        "done: %d rounds, accuracy %.4f, AUC %.4f, virtual %.1f s, wall %.1f s -> %s",
-        summary["rounds"], summary["final_accuracy"], summary["final_auc"],
-        summary["virtual_s"], summary["wall_total_s"], out,
-    )
+    log.info(job_line(num, total, summary, str(out)))
+    _advance_jobs_bar(total)
     return float(summary["final_accuracy"])
+
+
+def _subcommand(name: str, args: list[str]) -> None:
+    """``fedsim collect|plot|tune ...``: each is its own small program."""
+    if name == "collect":
+        from fedsim.collect import main as collect_main
+
+        raise SystemExit(collect_main(args))
+    if name == "plot":
+        from fedsim.figures.cli import main as plot_main
+
+        raise SystemExit(plot_main(args))
+    try:  # tune is a hydra app of its own; imported only when asked for
+        from fedsim.experiments.tune import main as tune_main
+    except ImportError as exc:
+        print(f"fedsim: error: `fedsim tune` is unavailable: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.argv = [f"{sys.argv[0]} tune", *args]
+    tune_main()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        _subcommand(args[0], args[1:])
+        return
+    if args and args[0] in ("help", "-help"):
+        print(USAGE)
+        return
     register_configs()
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     try:
-        preflight(overrides)
+        sweep = dict(preflight(overrides))
     except Exception as exc:  # composition and validation errors alike
         print(f"fedsim: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    if sweep.pop("__multirun__") == "True" or "-m" in args or "--multirun" in args:
+        task = [o for o in overrides if not o.startswith("hydra")]
+        os.environ[JOBS_ENV] = str(len(expand(task, sweep)))
     sys.argv = [sys.argv[0], *args, SEARCHPATH]
     _job()

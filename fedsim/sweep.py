@@ -1,0 +1,61 @@
+"""Sweep bookkeeping: skip jobs that already finished, size torch threads per job, count jobs.
+
+A re-run sweep (same ``hydra.sweep.dir``) finds each job's output directory again,
+because hydra names it from the job number and its overrides. A job whose directory
+holds a complete run (``summary.json``) of the *same* resolved config is skipped; a
+killed or failed job (no summary) or one whose config changed is run again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from fedsim.results import is_complete
+
+CONFIG = "config.yaml"  # the resolved config that run_and_write stores first
+
+
+def is_done(out_dir: Path, resolved_yaml: str) -> bool:
+    """Whether ``out_dir`` holds a finished run of exactly this resolved config."""
+    stored = Path(out_dir) / CONFIG
+    return is_complete(out_dir) and stored.is_file() and stored.read_text() == resolved_yaml
+
+
+def cores() -> int:
+    """CPU cores this process may use (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_job(launcher: Mapping[str, object], ncores: int) -> int:
+    """Torch threads for one job so that threads × parallel jobs ≤ cores; 0 = leave torch's default.
+
+    joblib runs ``n_jobs`` jobs at once on this machine (−1 = all cores, −2 = all but
+    one, as in joblib), so each gets ``cores // n_jobs`` threads. submitit gives each
+    job ``cpus_per_task`` cores of its own; ray gives ``ray.remote.num_cpus``. The
+    basic launcher runs one job at a time and keeps torch's default.
+    """
+    if launcher.get("n_jobs") is not None:
+        n = int(launcher["n_jobs"])  # type: ignore[arg-type]
+        parallel = ncores + 1 + n if n < 0 else n
+        return max(1, ncores // max(1, min(parallel, ncores)))
+    if launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])  # type: ignore[arg-type]
+    remote = (launcher.get("ray") or {}).get("remote") or {}  # type: ignore[union-attr]
+    if remote.get("num_cpus"):
+        return int(remote["num_cpus"])
+    return 0
+
+
+def expand(task_overrides: Sequence[str], sweeper_params: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Every job's overrides, in hydra's order (``hydra.sweeper.params`` first, then the command line)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [f"{k}={v}" for k, v in (sweeper_params or {}).items()] + list(task_overrides)
+    parsed = OverridesParser.create().parse_overrides(args)
+    return BasicSweeper.split_arguments(parsed, None)[0]
