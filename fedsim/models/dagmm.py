@@ -35,7 +35,7 @@ def gmm_parameters(gamma: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, 
     mass = gamma.sum(0)
     mu = gamma.T @ z / mass[:, None]
     centred = z[None, :, :] - mu[:, None, :]  # (K, n, d)
-    cov = torch.einsum("nk,kni,knj->kij", gamma, centred, centred) / mass[:, None, None]
+    cov = (gamma.T[:, :, None] * centred).transpose(1, 2) @ centred / mass[:, None, None]
     return phi, mu, cov
 
 
@@ -57,19 +57,30 @@ def pool_gmm(
     return phi, mu, cov
 
 
+def _cholesky(cov: torch.Tensor, eps: float, tries: int = 8) -> torch.Tensor:
+    """Cholesky factor of Σ + jitter·I, raising the jitter tenfold until every Σ_k factors."""
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    jitter = max(eps, 1e-12)
+    for _ in range(tries):
+        chol, info = torch.linalg.cholesky_ex(cov + jitter * eye)
+        if not bool(info.any()):
+            return chol
+        jitter *= 10.0
+    raise ValueError(f"GMM covariance not positive definite even with jitter {jitter:g} (NaN in training?)")
+
+
 def sample_energy(
     z: torch.Tensor, phi: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor, eps: float = 1e-6
 ) -> torch.Tensor:
     """Eq. (4): E(z) = -log Σ_k φ_k N(z; μ_k, Σ_k), per row.
 
-    Computed in float64 through a Cholesky factor of Σ_k + εI (no explicit inverse
-    or determinant) and a log-sum-exp over components, so neither a near-singular
-    covariance nor a tiny density overflows.
+    Computed in float64 through a Cholesky factor of Σ_k + εI (ε raised only if a
+    factorisation fails; no explicit inverse or determinant) and a log-sum-exp over
+    components, so neither a near-singular covariance nor a tiny density overflows.
     """
     z64, mu64 = z.double(), mu.double()
     d = z.shape[1]
-    eye = torch.eye(d, dtype=torch.float64, device=z.device)
-    chol = torch.linalg.cholesky(cov.double() + eps * eye)  # (K, d, d)
+    chol = _cholesky(cov.double(), eps)  # (K, d, d)
     diff = (z64[None, :, :] - mu64[:, None, :]).transpose(1, 2)  # (K, d, n)
     solved = torch.linalg.solve_triangular(chol, diff, upper=False)
     mahalanobis = (solved**2).sum(1)  # (K, n)
@@ -141,12 +152,13 @@ class DAGMM(AnomalyModel):
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Eq. (5): ‖x − x'‖² + λ1·E(z) (batch means) + λ2·P(Σ); ``y`` is ignored."""
         z, x_hat, gamma = self(x)
-        phi, mu, cov = gmm_parameters(gamma, z)
+        phi, mu, cov = gmm_parameters(gamma.double(), z.double())  # float64: tiny variances survive
         energy = sample_energy(z, phi, mu, cov, self.eps)
         if self.training:
             self._track(phi.detach(), mu.detach(), cov.detach())
         reconstruction = ((x - x_hat) ** 2).mean()
-        return reconstruction + self.lambda_energy * energy.mean() + self.lambda_cov * covariance_penalty(cov)
+        penalty = covariance_penalty(cov).to(x.dtype)
+        return reconstruction + self.lambda_energy * energy.mean() + self.lambda_cov * penalty
 
     @torch.no_grad()
     def _track(self, phi: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor) -> None:

@@ -56,6 +56,12 @@ def test_energy_is_finite_for_a_near_singular_covariance() -> None:
     assert torch.isfinite(energy).all()
 
 
+def test_energy_survives_a_slightly_indefinite_covariance() -> None:
+    cov = torch.diag(torch.tensor([1.0, 1e-3, -1e-5], dtype=torch.float64))[None]  # float32 rounding can do this
+    energy = sample_energy(torch.zeros(4, 3, dtype=torch.float64), torch.ones(1), torch.zeros(1, 3), cov, eps=1e-9)
+    assert torch.isfinite(energy).all()
+
+
 def test_pool_gmm_equals_the_estimate_on_the_union() -> None:
     gen = torch.Generator().manual_seed(3)
     z = torch.randn(50, 3, generator=gen, dtype=torch.float64)
