@@ -67,7 +67,7 @@ class StrategyConfig:
     lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        _require(self.name in ("fedavg",), "strategy.name", "fedavg", self.name)
+        _require(self.name in ("fedavg", "proposed"), "strategy.name", "fedavg or proposed", self.name)
         _require(0 < self.fraction <= 1, "strategy.fraction", "in (0, 1]", self.fraction)
         _require(self.min_clients >= 1, "strategy.min_clients", "≥ 1", self.min_clients)
         _require(self.local_epochs >= 1, "strategy.local_epochs", "≥ 1", self.local_epochs)
@@ -86,6 +86,14 @@ class FailureConfig:
     repair_mean_s: float = 30.0  # mean repair time, virtual seconds
     repair_cv: float = 0.5  # coefficient of variation (lognormal only)
     dropout: float = 0.0  # probability a selected client never reports in a round
+    links: bool = False  # give every link (down and up) its own Weibull clock
+    link_shape: float = 1.0
+    link_scale: float = 3600.0  # virtual seconds
+    link_repair_mean_s: float = 5.0
+    server: bool = False  # give the server a Weibull clock (it restarts from its checkpoint)
+    server_shape: float = 1.0
+    server_scale: float = 36000.0  # virtual seconds
+    server_repair_mean_s: float = 30.0
 
     def __post_init__(self) -> None:
         _require(self.shape > 0, "failure.shape", "> 0", self.shape)
@@ -94,6 +102,10 @@ class FailureConfig:
         _require(self.repair_mean_s >= 0, "failure.repair_mean_s", "≥ 0", self.repair_mean_s)
         _require(self.repair_cv >= 0, "failure.repair_cv", "≥ 0", self.repair_cv)
         _require(0 <= self.dropout < 1, "failure.dropout", "in [0, 1)", self.dropout)
+        for part in ("link", "server"):
+            _require(getattr(self, f"{part}_shape") > 0, f"failure.{part}_shape", "> 0", getattr(self, f"{part}_shape"))
+            _require(getattr(self, f"{part}_scale") > 0, f"failure.{part}_scale", "> 0", getattr(self, f"{part}_scale"))
+            _require(getattr(self, f"{part}_repair_mean_s") >= 0, f"failure.{part}_repair_mean_s", "≥ 0", getattr(self, f"{part}_repair_mean_s"))
 
 
 @dataclass
@@ -151,6 +163,46 @@ class RunConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    """Client checkpoints every τ of local compute; each costs δ = delta_s + bytes ÷ storage bandwidth."""
+
+    enabled: bool = False
+    tau_s: float = 1.0  # τ in virtual seconds of local compute
+    tau_steps: int = 0  # > 0: τ counted in local steps instead of seconds
+    delta_s: float = 0.05  # fixed part of the checkpoint cost, virtual seconds
+    storage_mbps: float = 2000.0  # storage write bandwidth, Mbit/s
+    restart_s: float = 0.5  # R: virtual seconds to restart from a checkpoint
+    server: bool = True  # the server also checkpoints the global model each round
+    on_disk: bool = False  # write checkpoint files (under the run directory) instead of memory
+
+    def __post_init__(self) -> None:
+        _require(self.tau_s > 0, "checkpoint.tau_s", "> 0", self.tau_s)
+        _require(self.tau_steps >= 0, "checkpoint.tau_steps", "≥ 0", self.tau_steps)
+        _require(self.delta_s >= 0, "checkpoint.delta_s", "≥ 0", self.delta_s)
+        _require(self.storage_mbps > 0, "checkpoint.storage_mbps", "> 0", self.storage_mbps)
+        _require(self.restart_s >= 0, "checkpoint.restart_s", "≥ 0", self.restart_s)
+
+
+@dataclass
+class RecoveryConfig:
+    """What happens after a failure: on the client, and at the server's aggregation."""
+
+    client: str = "reinit_global"  # reinit_global | restore_checkpoint
+    aggregation: str = "wait"  # wait | redistribute | drop (applies once a failure is detected)
+    wait_deadline_s: float = math.inf  # wait policy: give up this long after detection
+    detection: bool = False  # heartbeats; the server learns of failures only through them
+    heartbeat_s: float = 1.0  # heartbeat period, virtual seconds
+    timeout_s: float = 3.0  # silence after which a client is declared failed
+
+    def __post_init__(self) -> None:
+        _require(self.client in ("reinit_global", "restore_checkpoint"), "recovery.client", "reinit_global or restore_checkpoint", self.client)
+        _require(self.aggregation in ("wait", "redistribute", "drop"), "recovery.aggregation", "wait, redistribute or drop", self.aggregation)
+        _require(self.wait_deadline_s > 0, "recovery.wait_deadline_s", "> 0", self.wait_deadline_s)
+        _require(self.heartbeat_s > 0, "recovery.heartbeat_s", "> 0", self.heartbeat_s)
+        _require(self.timeout_s > self.heartbeat_s, "recovery.timeout_s", "> recovery.heartbeat_s", self.timeout_s)
+
+
+@dataclass
 class Config:
     """The whole run; each field is one config group under ``conf/``."""
 
@@ -161,6 +213,8 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
 
 def register_configs() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
 from fedsim.fl.server import RoundPolicy, Stopping
-from fedsim.fl.simulation import NetworkSpec, SimResult, SimSettings, simulate
+from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
+from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
 from fedsim.fl.strategy import FedAvg, Strategy
 from fedsim.models.base import AnomalyModel
 from fedsim.results import SUMMARY, write_json, write_table, write_text
@@ -29,6 +31,7 @@ from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 
 log = logging.getLogger(__name__)
+ACCOUNTS = ("useful_s", "checkpoint_s", "lost_s", "recovery_s", "waiting_s")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,11 +84,34 @@ def build_strategy(cfg: Config) -> Strategy:
     return FedAvg(fraction=cfg.strategy.fraction, min_clients=cfg.strategy.min_clients)
 
 
-def build_settings(cfg: Config, anomaly_ratio: float) -> SimSettings:
+def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
+    """Checkpointing, detection, recovery policies and the link/server failure clocks."""
+    f, c, r = cfg.failure, cfg.checkpoint, cfg.recovery
+    checkpointing = Checkpointing(
+        tau_s=c.tau_s if c.enabled and not c.tau_steps else math.inf,
+        tau_steps=c.tau_steps if c.enabled else 0,
+        delta_s=c.delta_s,
+        storage_bps=c.storage_mbps * 1e6,
+        restart_s=c.restart_s,
+        server=c.enabled and c.server,
+    )
+    return FaultTolerance(
+        checkpointing=checkpointing,
+        recovery=r.client,
+        on_failure=aggregation_policy(r.aggregation, r.wait_deadline_s),
+        detection=Detection(r.heartbeat_s, r.timeout_s) if r.detection else None,
+        link_failure=FailureModel(f.link_shape, f.link_scale, repair_sampler(f.repair, f.link_repair_mean_s, f.repair_cv)) if f.links else None,
+        server_failure=FailureModel(f.server_shape, f.server_scale, repair_sampler(f.repair, f.server_repair_mean_s, f.repair_cv)) if f.server else None,
+        store_dir=(out_dir / "checkpoints") if c.on_disk and out_dir is not None else None,
+    )
+
+
+def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = None) -> SimSettings:
     """Run-level settings for the engine."""
     f = cfg.failure
     failure = FailureModel(f.shape, f.scale, repair_sampler(f.repair, f.repair_mean_s, f.repair_cv)) if f.clients else None
     return SimSettings(
+        fault=build_fault_tolerance(cfg, out_dir),
         seed=cfg.run.seed,
         policy=RoundPolicy(cfg.run.round_policy, cfg.run.deadline_s),
         stopping=Stopping(cfg.run.max_rounds, cfg.run.patience, cfg.run.min_delta),
@@ -96,7 +122,9 @@ def build_settings(cfg: Config, anomaly_ratio: float) -> SimSettings:
     )
 
 
-def run_experiment(cfg: Config, on_round: Callable[[dict[str, object]], None] | None = None) -> SimResult:
+def run_experiment(
+    cfg: Config, on_round: Callable[[dict[str, object]], None] | None = None, out_dir: Path | None = None
+) -> SimResult:
     """Load data, build every object from ``cfg`` and simulate; no files are written."""
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
@@ -121,7 +149,7 @@ def run_experiment(cfg: Config, on_round: Callable[[dict[str, object]], None] | 
         network=NetworkSpec(cfg.network.latency_s, cfg.network.down_mbps * 1e6, cfg.network.up_mbps * 1e6),
         val=tensors(data.x_train[split.val], data.y_train[split.val]),
         test=tensors(data.x_test, data.y_test),
-        settings=build_settings(cfg, float(np.mean(data.y_train))),
+        settings=build_settings(cfg, float(np.mean(data.y_train)), out_dir),
         on_round=on_round,
     )
 
@@ -129,6 +157,7 @@ def run_experiment(cfg: Config, on_round: Callable[[dict[str, object]], None] | 
 def summarize(result: SimResult, wall_total_s: float) -> dict[str, object]:
     """The one-line-per-run facts: final metrics, virtual and wall time, counts."""
     last = result.rounds.iloc[-1]
+    detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
     return {
         "rounds": int(last["round"]),
         "stop_reason": result.stop_reason,
@@ -141,6 +170,9 @@ def summarize(result: SimResult, wall_total_s: float) -> dict[str, object]:
         "final_loss": float(last["loss"]),
         "failures": int((result.events["kind"] == "failure").sum()),
         "dropouts": int((result.events["kind"] == "dropout").sum()),
+        "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
+        **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
+        "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
     }
 
 
@@ -149,9 +181,10 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     write_text(resolved_yaml, out_dir / "config.yaml")
-    result = run_experiment(cfg, on_round=lambda row: log.info("round %s: accuracy %.4f at %.1f virtual s", row["round"], row["accuracy"], row["time_s"]))
+    result = run_experiment(cfg, out_dir=out_dir, on_round=lambda row: log.info("round %s: accuracy %.4f at %.1f virtual s", row["round"], row["accuracy"], row["time_s"]))
     write_table(result.rounds, out_dir / "rounds.csv")
     write_table(result.events, out_dir / "events.csv")
+    write_table(result.accounting, out_dir / "accounting.csv")
     if cfg.run.client_metrics:
         write_table(result.clients, out_dir / "clients.csv")
     if cfg.run.figure:

@@ -24,7 +24,7 @@ from fedsim.fl.strategy import Strategy
 from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.failures import FailureModel, failure_clock
+from fedsim.sim.failures import FailureModel, failure_clock, trace_clock
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
 from fedsim.train.evaluate import evaluate, loss_and_scores
@@ -68,6 +68,7 @@ class SimSettings:
     failure: FailureModel | None = None
     anomaly_ratio: float = 0.5  # used by models whose threshold is a score percentile
     fault: FaultTolerance = field(default_factory=FaultTolerance)
+    failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
 
 
 @dataclass
@@ -144,7 +145,9 @@ def simulate(
     ]
     lifetimes: list[float] = []
     for node in nodes:
-        if settings.failure is not None:
+        if node.cid in settings.failure_trace:
+            env.process(trace_clock(env, node, settings.failure_trace[node.cid]))
+        elif settings.failure is not None:
             env.process(failure_clock(env, node, settings.failure, rng(settings.seed, "failure", node.cid), lifetimes.append))
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):

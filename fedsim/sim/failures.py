@@ -84,3 +84,16 @@ def failure_clock(
         target.fail()
         yield env.timeout(model.repair(rng))
         target.repair()
+
+
+def trace_clock(env: simpy.Environment, target: Failable, trace: list[tuple[float, float]]):
+    """SimPy process: replay a failure trace of ``(fail_at, repair_after)`` pairs, in virtual seconds.
+
+    Replaying one recorded trace under several recovery policies compares them on
+    identical failures.
+    """
+    for fail_at, repair_after in trace:
+        yield env.timeout(max(0.0, fail_at - env.now))
+        target.fail()
+        yield env.timeout(repair_after)
+        target.repair()
