@@ -1,0 +1,38 @@
+"""Checkpoint-interval theory: Weibull failures, the expected cost C(τ), its minimiser τ*, and fitting k, λ.
+
+Pure functions (no SimPy, no hydra); :mod:`fedsim.sim.checkpointed_job` simulates the
+same model to check them.
+"""
+
+from fedsim.checkpoint.cost import (
+    MODELS,
+    Optimum,
+    daly_interval,
+    expected_cost,
+    expected_overhead,
+    exponential_optimum,
+    minimal_repair_overhead,
+    optimal_interval,
+    paper_cost,
+    renewal_overhead,
+    segment_overhead,
+    young_interval,
+)
+from fedsim.checkpoint.weibull import weibull_fail_prob, weibull_mean
+
+__all__ = [
+    "MODELS",
+    "Optimum",
+    "daly_interval",
+    "expected_cost",
+    "expected_overhead",
+    "exponential_optimum",
+    "minimal_repair_overhead",
+    "optimal_interval",
+    "paper_cost",
+    "renewal_overhead",
+    "segment_overhead",
+    "weibull_fail_prob",
+    "weibull_mean",
+    "young_interval",
+]
