@@ -165,31 +165,33 @@ def ctau(
     r = float(restart) if restart is not None else param(None, "failure.repair_mean_s") + restart_s
     k, lam = param(shape, "failure.shape"), param(scale, "failure.scale")
     taus = data["checkpoint.tau_s"].astype(float)
-    lo, hi = min(taus.min(), 1e-3 * lam) / 2, max(taus.max(), lam) * 2
-    grid = np.geomspace(max(lo, 1e-6), hi, 400)
+    best = optimal_interval(d, r, k, lam, model=model)  # type: ignore[arg-type]
+    grid = np.geomspace(min(taus.min(), best.tau) / 4, max(taus.max(), best.tau) * 4, 400)
     exact = np.asarray(expected_overhead(grid, d, r, k, lam, model=model))  # type: ignore[arg-type]
     paper = np.asarray(paper_cost(grid, d, r, k, lam))
-    best = optimal_interval(d, r, k, lam, model=model)  # type: ignore[arg-type]
 
-    fig, axes = _panels(1)
-    ax = axes[0]
-    ax.plot(grid, exact, color="C0", label=f"expected overhead ({model})")
-    ax.plot(grid, paper, color="C0", linestyle=":", label="paper's C(τ)/T")
-    ax.axvline(best.tau, color="0.4", linestyle="--", linewidth=1)
-    ax.annotate(f"τ* = {best.tau:.3g} s", (best.tau, 0.95), xycoords=("data", "axes fraction"), ha="left", va="top", xytext=(4, 0), textcoords="offset points")
+    theme()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    ax.plot(grid, exact, color="C0", label=f"expected overhead ({model} model)")
+    ax.plot(grid, paper, color="C0", linestyle=":", label="paper's C(τ) per unit of work")
+    ax.axvline(best.tau, color="0.4", linestyle="--", linewidth=1, label=f"τ* = {best.tau:.3g} s")
     sim = simulated_overhead(data)
     if sim is not None:
-        ax.scatter(taus, sim, color="C3", zorder=3, label="simulated (per job)")
+        ax.scatter(taus, sim, color="C3", zorder=3, label="simulated (one point per job)")
+        top = max(float(sim.max()), 3 * best.overhead)
     else:
         twin = ax.twinx()
-        twin.scatter(taus, data["summary.virtual_s"].astype(float), color="C3", zorder=3, label="simulated virtual time")
-        twin.set_ylabel("simulated virtual time (s)", color="C3")
+        twin.scatter(taus, data["summary.virtual_s"].astype(float), color="C3", zorder=3)
+        twin.set_ylabel("simulated virtual time (s, points)", color="C3")
         twin.grid(False)
-    finite = exact[np.isfinite(exact)]
-    top = max(float(np.nanmax(sim)) if sim is not None and len(sim) else 0.0, float(np.quantile(finite, 0.8)) if len(finite) else 1.0)
-    ax.set(xscale="log", xlabel=_label("checkpoint.tau_s"), ylabel="overhead (total ÷ useful time − 1)", ylim=(0, top * 1.1 if math.isfinite(top) and top > 0 else None))
-    ax.legend(loc="upper center", fontsize="small")
-    ax.set_title(f"k = {k:g}, λ = {lam:g} s, δ = {d:g} s, R = {r:g} s", fontsize="medium")
+        top = 3 * best.overhead
+    ax.set(xscale="log", xlabel=_label("checkpoint.tau_s"), ylabel="overhead (total ÷ useful time − 1)")
+    ticks = np.sort(taus.unique())
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    ax.minorticks_off()
+    ax.set_ylim(0, top * 1.1 if math.isfinite(top) and top > 0 else None)
+    ax.set_title(f"Weibull k = {k:g}, λ = {lam:g} s; δ = {d:g} s, R = {r:g} s", fontsize="medium")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize="small")
     fig.tight_layout()
     return fig
 
