@@ -1,0 +1,153 @@
+"""An executor that trains the clients of a round together, and the rule that picks one.
+
+Client processes announce work when it starts (:meth:`BatchedExecutor.plan`) and ask
+for its result when the simulated compute ends (``train``), as with
+:class:`~fedsim.fl.executor.SequentialExecutor`. At the first ``train`` call after some
+plans, every planned job is trained in one stacked computation
+(:func:`fedsim.train.batched.train_stacked`) and the results are kept until asked for,
+so the SimPy processes still receive them at their modelled times. A job planned with
+``doomed=True`` (its failure is already drawn to strike first, or it is a dropped
+straggler) is not trained at all. ``train`` for a job that was never planned, or whose
+start state differs from the planned one, falls back to the sequential path, so the
+results never depend on planning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from fedsim.fl.executor import SequentialExecutor
+from fedsim.models.base import AnomalyModel
+from fedsim.train.batched import Job, StackedMLP, Trajectory, stack_support, train_stacked
+from fedsim.train.flat import FlatLayout
+from fedsim.train.local import LocalSpec, TrainResult, TrainState
+
+CPU_STACK_MAX_FLOPS = 50e6  # per client-step; above this a CPU gemm is already efficient alone
+
+
+@dataclass(frozen=True)
+class _Planned:
+    client: int
+    job: Job
+
+
+class BatchedExecutor(SequentialExecutor):
+    """Trains every planned job of a round in one stacked computation; same interface as the sequential one."""
+
+    def __init__(
+        self,
+        model: AnomalyModel,
+        layout: FlatLayout,
+        data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        spec: LocalSpec,
+        *,
+        max_group: int = 256,
+    ) -> None:
+        super().__init__(model, layout, data, spec)
+        reason = stack_support(model)
+        if reason is not None:
+            raise ValueError(f"BatchedExecutor: {reason}")
+        self.net = StackedMLP(model, layout, spec)
+        self.max_group = max_group  # clients per stacked computation (bounds memory)
+        self.pending: list[_Planned] = []
+        self.done: dict[tuple[int, int], Trajectory] = {}
+        self.stats = {"planned": 0, "skipped": 0, "stacked": 0, "fallback": 0, "batches": 0}
+
+    def plan(
+        self, client: int, start: TrainState, *, seed: int, stop_step: int, snapshots: Sequence[int] = (), doomed: bool = False
+    ) -> None:
+        """Announce that ``client`` will ask for training from ``start`` to ``stop_step`` (and the states at ``snapshots``)."""
+        if doomed:
+            self.stats["skipped"] += 1
+            return
+        x, y = self.data[client]
+        snaps = tuple(s for s in snapshots if start.step < s < stop_step)
+        self.pending.append(_Planned(client, Job(x=x, y=y, start=start, seed=seed, stop_step=stop_step, snapshots=snaps)))
+        self.stats["planned"] += 1
+
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int) -> TrainResult:
+        """The result of training ``client`` from ``start`` to ``stop_step``: from the stacked run when planned."""
+        hit = self._lookup(client, start, seed, stop_step)
+        if hit is None and any(p.client == client and p.job.seed == seed for p in self.pending):
+            self._run_pending()
+            hit = self._lookup(client, start, seed, stop_step)
+        if hit is None:
+            self.stats["fallback"] += 1
+            return super().train(client, start, seed=seed, stop_step=stop_step)
+        return hit
+
+    def _lookup(self, client: int, start: TrainState, seed: int, stop_step: int) -> TrainResult | None:
+        traj = self.done.get((client, seed))
+        if traj is None or stop_step not in traj.states:
+            return None
+        if start.step == traj.start.step:
+            same = start.flat is traj.start.flat or torch.equal(start.flat, traj.start.flat)
+        else:
+            mid = traj.states.get(start.step)
+            same = mid is not None and (start.flat is mid.flat or torch.equal(start.flat, mid.flat))
+        if not same:
+            return None
+        self.stats["stacked"] += 1
+        result = traj.result(start.step, stop_step)
+        if stop_step == max(traj.states):
+            del self.done[(client, seed)]  # its last segment: nothing more will be asked of it
+        return result
+
+    def _run_pending(self) -> None:
+        """Train every pending job, grouped by start step, ``max_group`` clients at a time."""
+        t0 = time.perf_counter()
+        pending, self.pending = self.pending, []
+        by_step: dict[int, list[_Planned]] = {}
+        for p in pending:
+            by_step.setdefault(p.job.start.step, []).append(p)
+        for group in by_step.values():
+            for lo in range(0, len(group), self.max_group):
+                chunk = group[lo : lo + self.max_group]
+                for p, traj in zip(chunk, train_stacked(self.model, self.layout, [p.job for p in chunk], spec=self.spec, stacked=self.net)):
+                    self.done[(p.client, p.job.seed)] = traj
+                self.stats["batches"] += 1
+        self.wall_s += time.perf_counter() - t0
+
+
+def step_flops(layout: FlatLayout, batch_size: int) -> float:
+    """Rough multiply-add count ×2 of one training step (forward + backward ≈ 3 passes)."""
+    return 6.0 * layout.size * batch_size
+
+
+def choose_executor(
+    model: AnomalyModel,
+    layout: FlatLayout,
+    data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    spec: LocalSpec,
+    *,
+    device: torch.device | str = "cpu",
+    batched: bool | str = "auto",
+) -> tuple[SequentialExecutor, str]:
+    """The executor for ``model`` on ``device`` and a one-line reason for the choice.
+
+    ``batched``: ``True``/``False`` force the path (``True`` still needs a stackable
+    model); ``"auto"`` stacks when the model is stackable and either the device is a GPU
+    or one client-step is small enough (≤ ``CPU_STACK_MAX_FLOPS``) that a CPU spends it
+    in per-op overhead rather than in gemm (measured: the paper's DNN is no faster
+    stacked on CPU, the small MLP is; see benchmarks/RESULTS.md).
+    """
+    reason = stack_support(model)
+    flops = step_flops(layout, spec.batch_size)
+    kind = torch.device(device).type
+    if batched is False or batched == "false":
+        return SequentialExecutor(model, layout, data, spec), "sequential (compute.batched=false)"
+    if reason is not None:
+        if batched is True or batched == "true":
+            raise ValueError(f"compute.batched=true but {reason}")
+        return SequentialExecutor(model, layout, data, spec), f"sequential ({reason})"
+    if batched is True or batched == "true":
+        return BatchedExecutor(model, layout, data, spec), "batched (compute.batched=true)"
+    if kind != "cpu":
+        return BatchedExecutor(model, layout, data, spec), f"batched (auto: {kind} device)"
+    if flops <= CPU_STACK_MAX_FLOPS:
+        return BatchedExecutor(model, layout, data, spec), f"batched (auto: {flops / 1e6:.1f} MFLOP per client-step on cpu ≤ {CPU_STACK_MAX_FLOPS / 1e6:.0f})"
+    return SequentialExecutor(model, layout, data, spec), f"sequential (auto: {flops / 1e6:.0f} MFLOP per client-step on cpu > {CPU_STACK_MAX_FLOPS / 1e6:.0f}; stacking does not pay)"

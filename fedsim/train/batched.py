@@ -1,0 +1,366 @@
+"""Local training of many clients at once, as one stacked computation.
+
+K clients that share an architecture keep their parameters stacked along a leading
+client axis; every local step of all of them is one batched forward (``baddbmm``),
+one autograd backward and one Adam update over the stacks. The result for each
+client is that of :func:`fedsim.train.local.local_train` on its own, because the
+per-client arithmetic is the same:
+
+* each client's minibatch rows come from its own ``randperm`` stream;
+* BatchNorm runs once over a ``(rows, K·C)`` view, i.e. batch statistics and running
+  statistics per client and channel, with torch's own kernel;
+* dropout masks are drawn per client with ``bernoulli_`` from a generator seeded as
+  the sequential path seeds the global one (``torch_seed(seed, "dropout", step)``),
+  layer by layer in forward order on identically shaped tensors, which is exactly how
+  ``nn.Dropout`` draws on CPU (checked bit for bit in the tests);
+* Adam is torch's single-tensor update, op for op, on the stacks.
+
+Clients need not share a batch schedule: at every step the active clients are split
+by their batch size (the last batch of an epoch differs when row counts differ), and
+each subset steps on its own gathered slice of the stacks. Jobs in one call share the
+start step; each may stop at its own step and ask for snapshots (checkpoints) at any
+steps in between.
+
+Only plain MLP classifiers are stacked (see :func:`stack_support`): a
+``nn.Sequential`` ``net`` of Linear, BatchNorm1d, ReLU/Tanh/Sigmoid and Dropout with
+:class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss. Dropout masks match the
+sequential path on CPU only; on CUDA ``nn.Dropout`` uses a fused Philox kernel, so
+batched runs there are deterministic but not bitwise those of the sequential path.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fedsim.models.base import AnomalyModel
+from fedsim.models.dnn import AnomalyDNN
+from fedsim.seeding import torch_generator, torch_seed
+from fedsim.train.flat import FlatLayout
+from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, samples_in_steps
+
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_train uses them
+_ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
+
+
+def stack_support(model: AnomalyModel) -> str | None:
+    """``None`` when ``model`` can be trained stacked, else the reason it cannot."""
+    cls = type(model)
+    if cls.forward is not AnomalyDNN.forward or cls.loss is not AnomalyDNN.loss:
+        return f"{cls.__name__} has its own forward or loss (only AnomalyDNN-style MLP classifiers stack)"
+    net = getattr(model, "net", None)
+    if not isinstance(net, nn.Sequential):
+        return f"{cls.__name__}.net is not an nn.Sequential"
+    for layer in net:
+        if isinstance(layer, nn.BatchNorm1d):
+            if not (layer.affine and layer.track_running_stats and layer.momentum is not None):
+                return "BatchNorm1d without affine, running stats or momentum"
+        elif isinstance(layer, nn.Dropout):
+            if layer.inplace:
+                return "in-place Dropout"
+        elif not isinstance(layer, (nn.Linear, *_ACTIVATIONS)):
+            return f"layer {type(layer).__name__} is not stackable"
+    return None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One client's training request: data, start state, seed, stop step and snapshot steps."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    start: TrainState
+    seed: int
+    stop_step: int
+    snapshots: tuple[int, ...] = ()  # steps in (start.step, stop_step) whose states are also kept
+
+
+@dataclass
+class Trajectory:
+    """A job's states at its snapshot steps and stop step, and the loss of every step run."""
+
+    start: TrainState
+    states: dict[int, TrainState]
+    losses: np.ndarray  # float32, one per step from start.step
+    n_rows: int
+    batch_size: int
+    served: set[int] = field(default_factory=set)
+
+    def result(self, start_step: int, stop_step: int) -> TrainResult:
+        """The :class:`TrainResult` of training from the state at ``start_step`` to ``stop_step``."""
+        total = np.float32(0.0)
+        for v in self.losses[start_step - self.start.step : stop_step - self.start.step]:
+            total = np.float32(total + v)  # float32, in step order, as local_train sums
+        steps = stop_step - start_step
+        return TrainResult(
+            state=self.states[stop_step],
+            loss=float(total) / steps if steps else float("nan"),
+            samples=samples_in_steps(self.n_rows, self.batch_size, start_step, stop_step),
+        )
+
+
+TINY_MACS = 400  # below this many multiply-adds per client, torch's bmm uses its own naive loop
+
+
+class _StackedLinear(torch.autograd.Function):
+    """``x @ wᵀ + b`` per client, rounding exactly as ``F.linear`` and its backward do.
+
+    With ``exact`` (and for products under ``TINY_MACS`` multiply-adds, where torch's
+    ``bmm`` uses a naive kernel) each client runs the very ``addmm``/``mm`` calls of
+    ``F.linear`` and its backward, so results are bitwise those of the sequential path.
+    Otherwise one ``bmm`` per product: same maths, but CPU gemm picks its blocking by
+    shape and layout, so results differ in the last bits (≈1e-7 relative). That is
+    harmless without BatchNorm; with it, Adam turns last-bit noise in the gradients of
+    BatchNorm-shadowed biases (true gradient 0) into steps of up to ``lr``, so models
+    with BatchNorm are stacked in exact mode. The weight gradient is ``gᵀ @ x`` as in
+    ``F.linear``'s backward (autograd of ``baddbmm`` would form ``xᵀ @ g``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, exact: bool) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(x, w)
+        ctx.tiny = exact or x.shape[1] * x.shape[2] * w.shape[1] < TINY_MACS
+        if ctx.tiny:
+            return torch.stack([torch.addmm(b[k], x[k], w[k].t()) for k in range(len(x))])
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # noqa: D102
+        x, w = ctx.saved_tensors
+        g = g.contiguous()  # reductions over a strided view round differently
+        if ctx.tiny:
+            gx = torch.stack([g[k].mm(w[k]) for k in range(len(g))]) if ctx.needs_input_grad[0] else None
+            gw = torch.stack([g[k].t().mm(x[k]) for k in range(len(g))])
+        else:
+            gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+            gw = torch.bmm(g.transpose(1, 2), x)
+        return gx, gw, g.sum(1), None
+
+
+class _StackedBCE(torch.autograd.Function):
+    """Each client's mean binary cross-entropy on logits, with torch's backward rounding.
+
+    ``F.binary_cross_entropy_with_logits(..., reduction="mean")`` differentiates as
+    ``(σ(z) − y)·g / n``; a ``"none"`` loss followed by ``mean`` would give
+    ``(σ(z) − y)·(g/n)``, which differs in the last bit when n is not a power of two.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(z, y)
+        return F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(1)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # noqa: D102
+        z, y = ctx.saved_tensors
+        return (z.sigmoid() - y).mul_(g.unsqueeze(1)).div_(z.shape[1]), None
+
+
+class _Stacks:
+    """Parameters, buffers and Adam moments of K clients, each tensor with a leading client axis."""
+
+    def __init__(self, params: list[torch.Tensor], buffers: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor]):
+        self.params, self.buffers, self.exp_avg, self.exp_avg_sq = params, buffers, exp_avg, exp_avg_sq
+
+    def take(self, idx: torch.Tensor) -> _Stacks:
+        """Copies of the rows ``idx``."""
+        pick = lambda ts: [t.index_select(0, idx) for t in ts]  # noqa: E731
+        return _Stacks([p.requires_grad_(True) for p in pick([p.detach() for p in self.params])], pick(self.buffers), pick(self.exp_avg), pick(self.exp_avg_sq))
+
+    def put(self, idx: torch.Tensor, sub: _Stacks) -> None:
+        """Write ``sub`` back into rows ``idx``."""
+        with torch.no_grad():
+            for mine, theirs in zip(self.params + self.buffers + self.exp_avg + self.exp_avg_sq, sub.params + sub.buffers + sub.exp_avg + sub.exp_avg_sq):
+                mine.index_copy_(0, idx, theirs.detach())
+
+
+class StackedMLP:
+    """A stackable model's layers, read once; runs stacked steps of K clients."""
+
+    def __init__(self, model: AnomalyModel, layout: FlatLayout, spec: LocalSpec) -> None:
+        reason = stack_support(model)
+        if reason is not None:
+            raise ValueError(reason)
+        self.layout, self.spec = layout, spec
+        self.layers = list(model.net)
+        prefix = {id(m): f"net.{i}." for i, m in enumerate(model.net)}
+        self.param_names = [n for n, _ in model.named_parameters()]
+        self.buffer_names = [n for n, b in model.named_buffers() if b.dtype.is_floating_point]
+        self.counter_names = [n for n, b in model.named_buffers() if not b.dtype.is_floating_point]
+        self.prefix = prefix
+        offsets = np.cumsum([0, *layout.numels])
+        self.slices = {n: (int(offsets[i]), int(offsets[i + 1]), layout.shapes[i]) for i, n in enumerate(layout.names)}
+        self.exact = any(isinstance(m, nn.BatchNorm1d) for m in self.layers)  # see _StackedLinear
+        self.param_groups = torch.optim.Adam(model.parameters(), lr=spec.lr).state_dict()["param_groups"]
+
+    # --- states in and out --------------------------------------------------------
+    def stack(self, starts: Sequence[TrainState]) -> _Stacks:
+        """Stacks from each job's start state (flat vector and optional Adam state)."""
+        flats = torch.stack([s.flat for s in starts]).to(torch.float32)
+        k = len(starts)
+
+        def view(name: str) -> torch.Tensor:
+            lo, hi, shape = self.slices[name]
+            return flats[:, lo:hi].reshape(k, *shape).clone()
+
+        params = [view(n).requires_grad_(True) for n in self.param_names]
+        buffers = [view(n) for n in self.buffer_names]
+        moments = []
+        for key in ("exp_avg", "exp_avg_sq"):
+            moments.append(
+                [
+                    torch.stack([s.optimizer["state"][i][key] if s.optimizer and i in s.optimizer["state"] else torch.zeros_like(p[0]) for s in starts]).to(p)
+                    for i, p in enumerate(params)
+                ]
+            )
+        return _Stacks(params, buffers, moments[0], moments[1])
+
+    def unstack(self, st: _Stacks, steps: int, which: Sequence[int], n_counted: Sequence[int]) -> list[TrainState]:
+        """Clients ``which``'s states as their own tensors (a checkpoint must not share storage)."""
+        by_name = dict(zip(self.param_names, st.params)) | dict(zip(self.buffer_names, st.buffers))
+        k = len(which)
+        idx = torch.as_tensor(list(which), device=st.params[0].device)
+        cols = []
+        for name in self.layout.names:
+            if name in by_name:
+                cols.append(by_name[name].detach().index_select(0, idx).reshape(k, -1))
+            else:  # num_batches_tracked: the start value plus the steps run
+                cols.append(torch.as_tensor([n_counted[j] for j in which], dtype=torch.float32, device=idx.device)[:, None])
+        flats = torch.cat(cols, dim=1)
+        out = []
+        for j in which:
+            state = {
+                i: {"step": torch.tensor(float(steps)), "exp_avg": st.exp_avg[i][j].clone(), "exp_avg_sq": st.exp_avg_sq[i][j].clone()}
+                for i in range(len(st.params))
+            }
+            optimizer = {"state": state, "param_groups": copy.deepcopy(self.param_groups)} if steps else None
+            out.append(TrainState(flat=flats[len(out)].clone(), step=steps, optimizer=optimizer))
+        return out
+
+    # --- one stacked step -------------------------------------------------------------
+    def step(self, st: _Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, adam_step: int) -> torch.Tensor:
+        """One local step of every stacked client on its batch ``xb[k]``; returns per-client losses."""
+        gens = None
+        h = xb
+        params = iter(st.params)
+        buffers = iter(st.buffers)
+        k, rows = xb.shape[0], xb.shape[1]
+        for layer in self.layers:
+            if isinstance(layer, nn.Linear):
+                w, b = next(params), next(params)
+                h = _StackedLinear.apply(h, w, b, self.exact)
+            elif isinstance(layer, nn.BatchNorm1d):
+                w, b = next(params), next(params)
+                rm, rv = next(buffers), next(buffers)
+                c = h.shape[2]
+                flat = h.transpose(0, 1).reshape(rows, k * c)
+                out = F.batch_norm(flat, rm.view(-1), rv.view(-1), w.reshape(-1), b.reshape(-1), True, layer.momentum, layer.eps)
+                h = out.view(rows, k, c).transpose(0, 1).contiguous()  # gemm rounding depends on layout
+            elif isinstance(layer, nn.Dropout):
+                if layer.p > 0:
+                    if gens is None:
+                        gens = [torch_generator(s, "dropout", step) for s in seeds]
+                    noise = torch.empty(h.shape, dtype=h.dtype)
+                    for j, g in enumerate(gens):
+                        noise[j].bernoulli_(1 - layer.p, generator=g)
+                    noise.div_(1 - layer.p)
+                    h = h * noise.to(h.device)
+            else:
+                h = _ACTIVATIONS[type(layer)](h)
+        logits = h.squeeze(-1)
+        losses = _StackedBCE.apply(logits, yb.to(logits.dtype))
+        for p in st.params:
+            p.grad = None
+        losses.sum().backward()
+        self._adam(st, adam_step)
+        return losses.detach()
+
+    def _adam(self, st: _Stacks, step: int) -> None:
+        """torch's single-tensor Adam (CPU default), op for op, on the stacks."""
+        lr = self.spec.lr
+        bias_correction1 = 1 - BETA1**step
+        bias_correction2 = 1 - BETA2**step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+        with torch.no_grad():
+            grads = [p.grad for p in st.params]
+            torch._foreach_lerp_(st.exp_avg, grads, 1 - BETA1)
+            torch._foreach_mul_(st.exp_avg_sq, BETA2)
+            torch._foreach_addcmul_(st.exp_avg_sq, grads, grads, value=1 - BETA2)
+            denom = torch._foreach_sqrt(st.exp_avg_sq)
+            torch._foreach_div_(denom, bias_correction2_sqrt)
+            torch._foreach_add_(denom, EPS)
+            torch._foreach_addcdiv_([p.data for p in st.params], st.exp_avg, denom, value=-step_size)
+
+
+def train_stacked(model: AnomalyModel, layout: FlatLayout, jobs: Sequence[Job], *, spec: LocalSpec, stacked: StackedMLP | None = None) -> list[Trajectory]:
+    """Train every job from its start to its stop step as one stacked computation.
+
+    All jobs must share ``start.step``. Returns one :class:`Trajectory` per job, holding
+    its state at each snapshot step and at its stop step.
+    """
+    if not jobs:
+        return []
+    net = stacked or StackedMLP(model, layout, spec)
+    first = jobs[0].start.step
+    if any(j.start.step != first for j in jobs):
+        raise ValueError("train_stacked: all jobs must start at the same step")
+    if any(j.start.optimizer is not None and j.start.optimizer["state"] and "step" in j.start.optimizer["state"][0] and int(j.start.optimizer["state"][0]["step"]) != first for j in jobs):
+        raise ValueError("train_stacked: optimizer step count differs from the start step")
+    device = jobs[0].x.device
+    k = len(jobs)
+    st = net.stack([j.start for j in jobs])
+    counted0 = _counters(net, layout, jobs)
+    bounds = [batch_bounds(len(j.x), spec.batch_size) for j in jobs]
+    spe = [len(b) - 1 for b in bounds]
+    stop = [j.stop_step for j in jobs]
+    keep = [set(j.snapshots) | {j.stop_step} for j in jobs]
+    losses = np.zeros((k, max(stop) - first), dtype=np.float32)
+    states: list[dict[int, TrainState]] = [{} for _ in jobs]
+    perm_epoch = [-1] * k
+    xperm: list[torch.Tensor | None] = [None] * k
+    yperm: list[torch.Tensor | None] = [None] * k
+    for step in range(first, max(stop)):
+        active = [j for j in range(k) if step < stop[j]]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j in active:
+            epoch, i = divmod(step, spe[j])
+            if epoch != perm_epoch[j]:
+                perm = torch.randperm(len(jobs[j].x), generator=torch_generator(jobs[j].seed, "batches", epoch)).to(device)
+                xperm[j], yperm[j] = jobs[j].x[perm], jobs[j].y[perm]
+                perm_epoch[j] = epoch
+            groups.setdefault((bounds[j][i], bounds[j][i + 1]), []).append(j)
+        for (lo, hi), members in groups.items():
+            xb = torch.stack([xperm[j][lo:hi] for j in members])
+            yb = torch.stack([yperm[j][lo:hi] for j in members])
+            seeds = [jobs[j].seed for j in members]
+            if len(members) == k:
+                losses[:, step - first] = net.step(st, xb, yb, seeds, step, step + 1).cpu().numpy()
+            else:
+                idx = torch.tensor(members, device=device)
+                sub = st.take(idx)
+                losses[members, step - first] = net.step(sub, xb, yb, seeds, step, step + 1).cpu().numpy()
+                st.put(idx, sub)
+        done = [j for j in active if step + 1 in keep[j]]
+        if done:
+            snap = net.unstack(st, step + 1, done, [c + step + 1 - first for c in counted0])
+            for j, state in zip(done, snap):
+                states[j][step + 1] = state
+    return [
+        Trajectory(start=j.start, states=states[i], losses=losses[i, : j.stop_step - first], n_rows=len(j.x), batch_size=spec.batch_size)
+        for i, j in enumerate(jobs)
+    ]
+
+
+def _counters(net: StackedMLP, layout: FlatLayout, jobs: Sequence[Job]) -> list[int]:
+    """Each job's BatchNorm ``num_batches_tracked`` at its start (all BN layers count alike)."""
+    if not net.counter_names:
+        return [0] * len(jobs)
+    lo, _, _ = net.slices[net.counter_names[0]]
+    return [int(round(float(j.start.flat[lo]))) for j in jobs]
