@@ -79,6 +79,27 @@ def first_point(overrides: list[str]) -> list[str]:
     return out
 
 
+def scenario_dirs(args: list[str]) -> list[str]:
+    """``hydra.run.dir``/``hydra.sweep.dir`` of a selected scenario, as command-line overrides.
+
+    conf/config.yaml lists ``_self_`` after ``scenarios``, so its timestamped dirs would
+    beat a scenario's fixed dir (and a re-run could not resume); passing the scenario's
+    dirs on the command line restores them unless the user gave their own.
+    """
+    names = [a.split("=", 1)[1] for a in args if a.startswith("scenarios=")]
+    out = []
+    for name in names[-1:]:
+        path = REPO / "scenarios" / f"{name}.yaml"
+        if not path.is_file():
+            continue
+        scenario = OmegaConf.load(path)
+        for key in ("hydra.run.dir", "hydra.sweep.dir"):
+            value = OmegaConf.select(scenario, key, default=None, throw_on_missing=False)
+            if value is not None and not any(a.startswith(f"{key}=") for a in args):
+                out.append(f"{key}={value}")
+    return out
+
+
 def sweep_points(overrides: list[str]) -> list[list[str]]:
     """Grid points that together try every swept value once: the first point, then one value changed at a time."""
     base = first_point(overrides)
@@ -200,5 +221,5 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.pop("__multirun__") == "True" or "-m" in args or "--multirun" in args:
         task = [o for o in overrides if not o.startswith("hydra")]
         os.environ[JOBS_ENV] = str(len(expand(task, sweep)))
-    sys.argv = [sys.argv[0], *args, SEARCHPATH]
+    sys.argv = [sys.argv[0], *args, *scenario_dirs(args), SEARCHPATH]
     _job()
