@@ -151,6 +151,7 @@ class RunConfig:
     round_policy: str = "wait_all"  # wait_all | deadline
     deadline_s: float = math.inf  # virtual seconds after broadcast (deadline policy)
     aggregation_s: float = 0.1  # virtual seconds the server spends aggregating
+    target_accuracy: float = 0.9  # summary reports the virtual time to first reach it
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
 
@@ -160,6 +161,7 @@ class RunConfig:
         _require(self.round_policy in ("wait_all", "deadline"), "run.round_policy", "wait_all or deadline", self.round_policy)
         _require(self.deadline_s > 0, "run.deadline_s", "> 0", self.deadline_s)
         _require(self.aggregation_s >= 0, "run.aggregation_s", "≥ 0", self.aggregation_s)
+        _require(0 < self.target_accuracy <= 1, "run.target_accuracy", "in (0, 1]", self.target_accuracy)
 
 
 @dataclass

@@ -54,3 +54,14 @@ def write_json(obj: object, path: Path) -> Path:
 def is_complete(run_dir: Path) -> bool:
     """Whether a run directory holds a finished run (its summary was written)."""
     return (Path(run_dir) / SUMMARY).is_file()
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table of ``df`` (floats rounded to ``digits``)."""
+
+    def cell(v: object) -> str:
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

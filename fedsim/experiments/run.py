@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from hydra.utils import instantiate
 
@@ -154,7 +155,13 @@ def run_experiment(
     )
 
 
-def summarize(result: SimResult, wall_total_s: float) -> dict[str, object]:
+def time_to_accuracy(rounds: pd.DataFrame, target: float) -> float:
+    """Virtual seconds until the global model first reaches ``target`` test accuracy (NaN if never)."""
+    hit = rounds.loc[rounds["accuracy"] >= target, "time_s"]
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) -> dict[str, object]:
     """The one-line-per-run facts: final metrics, virtual and wall time, counts."""
     last = result.rounds.iloc[-1]
     detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
@@ -168,6 +175,7 @@ def summarize(result: SimResult, wall_total_s: float) -> dict[str, object]:
         "final_accuracy": float(last["accuracy"]),
         "final_auc": float(last["auc"]),
         "final_loss": float(last["loss"]),
+        "time_to_target_s": time_to_accuracy(result.rounds, target_accuracy),
         "failures": int((result.events["kind"] == "failure").sum()),
         "dropouts": int((result.events["kind"] == "dropout").sum()),
         "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
@@ -189,6 +197,6 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
         write_table(result.clients, out_dir / "clients.csv")
     if cfg.run.figure:
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
-    summary = summarize(result, time.perf_counter() - t0)
+    summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
     write_json(summary, out_dir / SUMMARY)
     return summary
