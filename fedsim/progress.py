@@ -42,7 +42,7 @@ class RoundProgress:
         self.bar: tqdm | None = None
         stream = sys.stderr if stream is None else stream
         if is_tty(stream) if bar is None else bar:
-            self.bar = tqdm(total=total, desc=desc, unit="round", file=stream, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=desc, unit="round", file=stream, leave=False, dynamic_ncols=True, mininterval=0)
 
     def __call__(self, row: Mapping[str, object]) -> None:
         """Report one finished round (a row of ``rounds.csv``)."""
