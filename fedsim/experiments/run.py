@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 
-from fedsim import figures
+from fedsim import figures, progress
 from fedsim.config import Config
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
@@ -189,7 +189,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     write_text(resolved_yaml, out_dir / "config.yaml")
-    result = run_experiment(cfg, out_dir=out_dir, on_round=lambda row: log.info("round %s: accuracy %.4f at %.1f virtual s", row["round"], row["accuracy"], row["time_s"]))
+    result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds))
     write_table(result.rounds, out_dir / "rounds.csv")
     write_table(result.events, out_dir / "events.csv")
     write_table(result.accounting, out_dir / "accounting.csv")
