@@ -6,8 +6,8 @@ for its result when the simulated compute ends (``train``), as with
 plans, every planned job is trained in one stacked computation
 (:func:`fedsim.train.batched.train_stacked`) and the results are kept until asked for,
 so the SimPy processes still receive them at their modelled times. A job planned with
-``doomed=True`` (its failure is already drawn to strike first, or it is a dropped
-straggler) is not trained at all. ``train`` for a job that was never planned, or whose
+a ``useful_stop`` (its failure is already drawn to strike before the later segments
+end) is trained only that far. ``train`` for a job that was never planned, or whose
 start state differs from the planned one, falls back to the sequential path, so the
 results never depend on planning.
 """
@@ -46,6 +46,7 @@ class BatchedExecutor(SequentialExecutor):
         spec: LocalSpec,
         *,
         max_group: int = 256,
+        skip_discarded: bool = True,
     ) -> None:
         super().__init__(model, layout, data, spec)
         reason = stack_support(model)
@@ -53,15 +54,29 @@ class BatchedExecutor(SequentialExecutor):
             raise ValueError(f"BatchedExecutor: {reason}")
         self.net = StackedMLP(model, layout, spec)
         self.max_group = max_group  # clients per stacked computation (bounds memory)
+        self.skip_discarded = skip_discarded  # train nothing a drawn failure will throw away
         self.pending: list[_Planned] = []
         self.done: dict[tuple[int, int], Trajectory] = {}
         self.stats = {"planned": 0, "skipped": 0, "stacked": 0, "fallback": 0, "batches": 0}
 
     def plan(
-        self, client: int, start: TrainState, *, seed: int, stop_step: int, snapshots: Sequence[int] = (), doomed: bool = False
+        self,
+        client: int,
+        start: TrainState,
+        *,
+        seed: int,
+        stop_step: int,
+        snapshots: Sequence[int] = (),
+        useful_stop: int | None = None,
     ) -> None:
-        """Announce that ``client`` will ask for training from ``start`` to ``stop_step`` (and the states at ``snapshots``)."""
-        if doomed:
+        """Announce that ``client`` will ask for training from ``start`` to ``stop_step`` (and the states at ``snapshots``).
+
+        ``useful_stop``: the last step whose result will be asked for (a failure is
+        drawn to strike first); with ``skip_discarded`` nothing beyond it is trained.
+        """
+        if self.skip_discarded and useful_stop is not None:
+            stop_step = min(stop_step, useful_stop)
+        if stop_step <= start.step:
             self.stats["skipped"] += 1
             return
         x, y = self.data[client]

@@ -9,6 +9,7 @@ client's (or its links') failure clock, carrying a cause object.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,7 @@ class Client:
         self.inbox: simpy.Store = simpy.Store(env)
         self.ledger = Ledger()
         self.up = True
+        self.next_failure_s = math.inf  # virtual time of the next failure already drawn (set by simulate)
         self.failed_at = float("nan")
         self.repaired = env.event()
         self.working_on: Round | None = None
@@ -203,7 +205,9 @@ class Client:
         total = len(step_s)
         seed = self.train_seed(rnd.number, job.origin)
         losses = []
-        for stop in [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]:
+        stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
+        self.plan(job.data, state, seed, stops, step_s)
+        for stop in stops:
             self.ledger.enter("work", self.env.now)
             busy = float(step_s[state.step : stop].sum())
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
@@ -230,6 +234,27 @@ class Client:
         else:
             self.ledger.lose(keep_banked=False)
         return accepted
+
+    def plan(self, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray) -> None:
+        """Tell a planning executor which segments this attempt will ask for.
+
+        Segments whose compute ends after the failure already drawn for this client
+        (``next_failure_s``) will never be asked for: ``useful_stop`` is the last step
+        that will, and a batched executor trains no further.
+        """
+        plan = getattr(self.executor, "plan", None)
+        if plan is None:
+            return
+        t, step, reached = self.env.now, state.step, []
+        for stop in stops:
+            t += float(step_s[step:stop].sum())
+            if t > self.next_failure_s:
+                break
+            reached.append(stop)
+            step = stop
+            if stop < stops[-1]:
+                t += self.checkpointing.cost(self.checkpoint_bytes)
+        plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step)
 
     def restore(self, rnd: Round, job: Job):
         """Under ``restore_checkpoint``: pay R and load this round's checkpoint, else ``None`` (use the global model)."""

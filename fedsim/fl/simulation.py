@@ -92,6 +92,19 @@ def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
     return layout.nbytes() + 2 * sum(p.numel() * p.element_size() for p in model.parameters())
 
 
+ExecutorFactory = Callable[[AnomalyModel, FlatLayout, Sequence[Dataset], LocalSpec], SequentialExecutor]
+
+
+def _drawn(env: simpy.Environment, node: Client, lifetimes: list[float]) -> Callable[[float], None]:
+    """Failure-clock hook: keep the lifetime, and tell the client when it will fail (draws are ahead of time)."""
+
+    def on_draw(ttf: float) -> None:
+        lifetimes.append(ttf)
+        node.next_failure_s = env.now + ttf
+
+    return on_draw
+
+
 def simulate(
     *,
     model: AnomalyModel,
@@ -106,17 +119,24 @@ def simulate(
     test: Dataset,
     settings: SimSettings,
     on_round: Callable[[dict[str, object]], None] | None = None,
+    executor: ExecutorFactory | None = None,
+    evaluator: Callable[[torch.Tensor], dict[str, float]] | None = None,
 ) -> SimResult:
-    """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round."""
+    """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round.
+
+    ``executor`` builds the executor from ``(model, layout, clients, spec)`` (default:
+    :class:`SequentialExecutor`); ``evaluator`` replaces the torch evaluation of the
+    global state (the system-only mode's surrogate uses both).
+    """
     env = simpy.Environment()
     recorder = Recorder(env)
     layout = FlatLayout.of(model)
-    executor = SequentialExecutor(model, layout, clients, spec)
+    executor = (executor or SequentialExecutor)(model, layout, clients, spec)
     fault = settings.fault
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
     wall_eval = [0.0]
 
-    def evaluator(flat: torch.Tensor) -> dict[str, float]:
+    def torch_evaluator(flat: torch.Tensor) -> dict[str, float]:
         t0 = time.perf_counter()
         layout.load(model, flat)
         val_loss, val_scores = loss_and_scores(model, *val)
@@ -148,7 +168,7 @@ def simulate(
         if node.cid in settings.failure_trace:
             env.process(trace_clock(env, node, settings.failure_trace[node.cid]))
         elif settings.failure is not None:
-            env.process(failure_clock(env, node, settings.failure, rng(settings.seed, "failure", node.cid), lifetimes.append))
+            env.process(failure_clock(env, node, settings.failure, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes)))
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
                 env.process(failure_clock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction)))
@@ -159,7 +179,7 @@ def simulate(
         nodes,
         strategy=strategy,
         initial=initial,
-        evaluate=evaluator,
+        evaluate=evaluator or torch_evaluator,
         recorder=recorder,
         policy=settings.policy,
         stopping=settings.stopping,

@@ -105,6 +105,22 @@ class Trajectory:
         )
 
 
+def rowwise(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` whose clients (rows of the leading axis) are one element apart in memory.
+
+    torch runs an elementwise op on a contiguous tensor as one flat loop: vectorised
+    body, scalar tail. Stacked, a client's elements would fall on other body/tail
+    boundaries than alone, and vector and scalar code round some ops differently
+    (``lerp``, ``addcmul``, ``addcdiv``, ``sigmoid``). With a gap between rows the
+    dimensions cannot be merged, so each client's row is its own loop, as when alone.
+    """
+    k, n = t.shape[0], t[0].numel()
+    base = torch.empty(k, n + 1, dtype=t.dtype, device=t.device)
+    view = base[:, :n].view(t.shape)
+    view.copy_(t)
+    return view
+
+
 TINY_MACS = 400  # below this many multiply-adds per client, torch's bmm uses its own naive loop
 
 
@@ -153,6 +169,7 @@ class _StackedBCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        z, y = rowwise(z), rowwise(y)
         ctx.save_for_backward(z, y)
         return F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(1)
 
@@ -170,8 +187,9 @@ class _Stacks:
 
     def take(self, idx: torch.Tensor) -> _Stacks:
         """Copies of the rows ``idx``."""
-        pick = lambda ts: [t.index_select(0, idx) for t in ts]  # noqa: E731
-        return _Stacks([p.requires_grad_(True) for p in pick([p.detach() for p in self.params])], pick(self.buffers), pick(self.exp_avg), pick(self.exp_avg_sq))
+        pick = lambda ts: [rowwise(t.index_select(0, idx)) for t in ts]  # noqa: E731
+        buffers = [t.index_select(0, idx) for t in self.buffers]
+        return _Stacks([p.requires_grad_(True) for p in pick([p.detach() for p in self.params])], buffers, pick(self.exp_avg), pick(self.exp_avg_sq))
 
     def put(self, idx: torch.Tensor, sub: _Stacks) -> None:
         """Write ``sub`` back into rows ``idx``."""
@@ -209,13 +227,13 @@ class StackedMLP:
             lo, hi, shape = self.slices[name]
             return flats[:, lo:hi].reshape(k, *shape).clone()
 
-        params = [view(n).requires_grad_(True) for n in self.param_names]
+        params = [rowwise(view(n)).requires_grad_(True) for n in self.param_names]
         buffers = [view(n) for n in self.buffer_names]
         moments = []
         for key in ("exp_avg", "exp_avg_sq"):
             moments.append(
                 [
-                    torch.stack([s.optimizer["state"][i][key] if s.optimizer and i in s.optimizer["state"] else torch.zeros_like(p[0]) for s in starts]).to(p)
+                    rowwise(torch.stack([s.optimizer["state"][i][key] if s.optimizer and i in s.optimizer["state"] else torch.zeros_like(p[0]) for s in starts]).to(p))
                     for i, p in enumerate(params)
                 ]
             )

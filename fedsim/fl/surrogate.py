@@ -1,0 +1,125 @@
+"""System-only mode: a surrogate learner, so failure, dropout and τ studies run at event-loop speed.
+
+No torch training happens. The "model" is one number, the useful work it embodies in
+local epochs: a client that trains from global state ``w`` for ``s`` steps returns
+``w + s / steps_per_epoch`` (its epochs of local work), FedAvg averages those, and
+accuracy and losses are a configurable saturating function of ``w``:
+
+    accuracy(w) = final − (final − initial) · exp(−w / scale_epochs)
+
+So a round that aggregates nothing adds nothing, lost work never reaches the global
+state, and every timing (messages keep the real model's byte size, compute the
+per-row cost model) is exactly the one the torch run would have. Use with
+:func:`fedsim.fl.simulation.simulate`: ``initial=surrogate_initial()``,
+``executor=SurrogateExecutor.factory(curve)``, ``evaluator=curve.evaluate``, and
+``clients`` given as row counts (ints) instead of tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fedsim.train.flat import FlatLayout
+from fedsim.train.local import LocalSpec, TrainResult, TrainState, samples_in_steps, steps_per_epoch
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Accuracy and loss as functions of useful work ``w`` (in federation-averaged local epochs)."""
+
+    initial: float = 0.5  # accuracy of the untrained model
+    final: float = 0.95  # accuracy approached as work grows
+    scale_epochs: float = 3.0  # work (epochs) that closes 63 % of the gap
+    loss_initial: float = 0.7  # training/validation loss of the untrained model
+    loss_final: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.initial <= self.final <= 1:
+            raise ValueError(f"need 0 ≤ initial ≤ final ≤ 1 (got {self.initial}, {self.final})")
+        if self.scale_epochs <= 0:
+            raise ValueError(f"scale_epochs must be > 0 (got {self.scale_epochs})")
+
+    def progress(self, work: float) -> float:
+        """Share of the gap closed: 1 − exp(−w / scale)."""
+        return 1.0 - math.exp(-max(work, 0.0) / self.scale_epochs)
+
+    def accuracy(self, work: float) -> float:
+        """Accuracy after ``work`` epochs."""
+        return self.initial + (self.final - self.initial) * self.progress(work)
+
+    def loss(self, work: float) -> float:
+        """Loss after ``work`` epochs."""
+        return self.loss_initial + (self.loss_final - self.loss_initial) * self.progress(work)
+
+    def evaluate(self, flat: torch.Tensor) -> dict[str, float]:
+        """The metrics the torch evaluator reports, from the surrogate state."""
+        w = float(flat[0])
+        acc, loss = self.accuracy(w), self.loss(w)
+        return {"val_loss": loss, "loss": loss, "auc": acc, "accuracy": acc, "precision": acc, "recall": acc, "f1": acc}
+
+
+def surrogate_initial() -> torch.Tensor:
+    """The untrained surrogate state: no work done."""
+    return torch.zeros(1, dtype=torch.float32)
+
+
+class SurrogateExecutor:
+    """The executor interface with no training: results follow the learning curve."""
+
+    def __init__(
+        self,
+        model: object,
+        layout: FlatLayout,
+        data: Sequence[int | tuple[torch.Tensor, torch.Tensor]],
+        spec: LocalSpec,
+        *,
+        curve: LearningCurve = LearningCurve(),
+        row_bytes: int = 43 * 4 + 8,
+    ) -> None:
+        self.model = model
+        self.layout = layout  # the real model's layout: message and checkpoint sizes stay real
+        self.spec = spec
+        self.curve = curve
+        self.row_bytes = row_bytes  # bytes per training row when data is redistributed
+        self.rows = [d if isinstance(d, (int, np.integer)) else len(d[0]) for d in data]
+        self._parts: dict[tuple[int, int, int], int] = {}
+        self.wall_s = 0.0
+
+    @classmethod
+    def factory(cls, curve: LearningCurve = LearningCurve(), **kw) -> Callable[..., SurrogateExecutor]:
+        """A ``simulate(executor=...)`` factory using ``curve``."""
+        return lambda model, layout, data, spec: cls(model, layout, data, spec, curve=curve, **kw)
+
+    def num_samples(self, client: int) -> int:
+        """Training rows held by ``client``."""
+        return int(self.rows[client])
+
+    def round_steps(self, client: int) -> int:
+        """Local steps in one round."""
+        return self.spec.epochs * steps_per_epoch(self.num_samples(client), self.spec.batch_size)
+
+    def split(self, origin: int, parts: int, index: int) -> tuple[int, int]:
+        """Dataset id and byte size of the ``index``-th of ``parts`` shares of ``origin``'s rows."""
+        key = (origin, parts, index)
+        if key not in self._parts:
+            self._parts[key] = len(self.rows)
+            self.rows.append(len(np.array_split(np.arange(self.num_samples(origin)), parts)[index]))
+        did = self._parts[key]
+        return did, self.num_samples(did) * self.row_bytes
+
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int) -> TrainResult:
+        """Advance the surrogate state by the epochs of local work done."""
+        t0 = time.perf_counter()
+        n = self.num_samples(client)
+        samples = samples_in_steps(n, self.spec.batch_size, start.step, stop_step)
+        w = float(start.flat[0])
+        flat = torch.tensor([w + samples / n], dtype=torch.float32)
+        result = TrainResult(state=TrainState(flat=flat, step=stop_step), loss=self.curve.loss(w), samples=samples)
+        self.wall_s += time.perf_counter() - t0
+        return result
