@@ -56,7 +56,8 @@ from fedsim.errors import FedsimError
 Model = Literal["paper", "segment", "renewal", "minimal_repair"]
 MODELS: tuple[str, ...] = ("paper", "segment", "renewal", "minimal_repair")
 _DIRECT_TERMS = 4096  # renewal series: summed term by term up to here, Euler–Maclaurin tail after
-_STUCK = 30.0  # segment hazard at which success (< e^-30 per attempt) is hopeless: E[time] = ∞
+STUCK_HAZARD = 30.0  # segment hazard at which success (< e^-30 per attempt) is hopeless: E[time] = ∞
+_UNFINISHED = 1e-9  # minimal repair: probability of paths left out of the expectation (see below)
 _NEGLIGIBLE = 1e-18  # minimal repair: probability below which a segment's pending attempts are dropped
 _CELLS = 64  # minimal repair: age cells per segment on the coarse grid (the fine grid has twice as many)
 
@@ -189,8 +190,8 @@ def _minimal_repair_chain(n: int, w: float, restart: float, shape: float, scale:
     finished = np.zeros(n)  # completion probability per segment so far
     age_end = failures = 0.0
     lo, top, block = 0, 0, 0  # rows lo..top hold mass; finished rows and empty rows are skipped
-    while finished[-1] < 1.0 - 1e-13:
-        if ((block * w + w) / scale) ** shape - ((block * w) / scale) ** shape > _STUCK:
+    while finished[-1] < 1.0 - _UNFINISHED:
+        if ((block * w + w) / scale) ** shape - ((block * w) / scale) ** shape > STUCK_HAZARD:
             return math.inf  # k > 1: some paths reach ages where a segment (almost) never completes
         hi = min(n, top + 2)  # completions of row top start row top + 1
         ages = np.maximum((block - 1) * cells + np.arange(2 * cells + 1), 0) * dt  # previous and this block
@@ -236,15 +237,18 @@ def minimal_repair_overhead(
     ``_minimal_repair_chain`` is solved at 64 and 128 cells per segment and
     Richardson-extrapolated (2·fine − coarse) to cancel its O(Δ) rounding bias.
     For k > 1 a path can age to where a segment almost never completes, so strictly
-    E = ∞; the value returned averages over all but < 1e-13 of the probability, and is
-    ``inf`` if more than that reaches ages where one segment's hazard exceeds 30
-    (keep T well below λ·30^{1/k} when k > 1).
+    E = ∞ for every τ. The value returned leaves out paths of total probability < 1e-9
+    (a simulation of ≤ 10⁵ jobs meets one with probability < 1e-4), and is ``inf`` if
+    more probability than that reaches ages where one segment's cumulative hazard
+    exceeds 30: keep T well below λ when k > 1.
     """
     _check(tau, delta, restart, shape, scale)
     require_positive("total_work", total_work)
     n = segments(float(tau), total_work)
     w = total_work / n + delta
     coarse = _minimal_repair_chain(n, w, restart, shape, scale, _CELLS)
+    if math.isinf(coarse):
+        return math.inf
     fine = _minimal_repair_chain(n, w, restart, shape, scale, 2 * _CELLS)
     return (2.0 * fine - coarse) / total_work - 1.0
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from fedsim.checkpoint.cost import segments
-from fedsim.checkpoint.weibull import require_non_negative, require_positive
+from fedsim.checkpoint.cost import STUCK_HAZARD, segments
+from fedsim.checkpoint.weibull import cumulative_hazard, require_non_negative, require_positive
 from fedsim.errors import FedsimError
 from fedsim.seeding import rng as stream
 from fedsim.sim.failures import weibull_residual_life, weibull_time_to_failure
@@ -69,6 +69,11 @@ class NodeLife:
             self.age, self.fail_age = 0.0, weibull_time_to_failure(self.rng, self.shape, self.scale)
         return self.fail_age - self.age
 
+    def segment_hazard(self, length: float) -> float:
+        """Expected failures during the next attempt of ``length`` (−log of its success probability)."""
+        start = self.age if self.model == "minimal_repair" else 0.0
+        return float(cumulative_hazard(start + length, self.shape, self.scale) - cumulative_hazard(start, self.shape, self.scale))
+
     def run(self, uptime: float) -> None:
         """Age the node by ``uptime`` without a failure."""
         self.age += uptime
@@ -91,12 +96,12 @@ def checkpointed_job(
     delta: float,
     restart: float,
     log: EventLog | None = None,
-    max_failures: int = 10_000_000,
 ) -> Generator[simpy.Event, object, JobResult]:
     """SimPy process: do ``work`` in n = ⌈T/τ⌉ checkpointed chunks on ``node``; return a :class:`JobResult`.
 
-    Stops with FedsimError after ``max_failures``: under minimal repair with k > 1 an
-    old node can fail faster than it can ever finish a segment.
+    Stops with FedsimError once a segment's own cumulative hazard exceeds 30 (success
+    < e^{-30} per attempt, the analytic side's cut-off): e.g. under minimal repair with
+    k > 1 an old node fails faster than it can ever finish a segment.
     """
     require_positive("work", work)
     require_positive("tau", tau)
@@ -110,8 +115,8 @@ def checkpointed_job(
             yield env.timeout(left)
             node.fail()
             failures += 1
-            if failures > max_failures:
-                raise FedsimError(f"node failed {max_failures} times without finishing the job; shorten tau or work")
+            if node.segment_hazard(segment) > STUCK_HAZARD:
+                raise FedsimError(f"after {failures} failures the node can no longer finish a segment; shorten tau or work")
             if log is not None:
                 log(env.now, "failure")
             yield env.timeout(restart)  # down: no failures, no ageing
