@@ -278,8 +278,10 @@ def expected_overhead(
         if total_work is None:
             raise FedsimError("model='minimal_repair' needs total_work (the job's useful work T): its long-run rate is degenerate")
         taus = _check(tau, delta, restart, shape, scale)
-        vals = [minimal_repair_overhead(float(t), delta, restart, shape, scale, total_work) for t in taus.ravel()]
-        return _out(np.asarray(vals).reshape(taus.shape))
+        counts = np.array([segments(float(t), total_work) for t in taus.ravel()])
+        unique, index = np.unique(counts, return_inverse=True)  # τ with the same ⌈T/τ⌉ cost the same
+        vals = np.array([minimal_repair_overhead(total_work / n, delta, restart, shape, scale, total_work) for n in unique])
+        return _out(vals[index].reshape(taus.shape))
     raise FedsimError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
 
 
