@@ -8,8 +8,6 @@ memoryless) and rises for k > 1 (wear-out). Functions accept numpy arrays.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gamma
@@ -66,9 +64,3 @@ def weibull_mean(shape: float, scale: float) -> float:
     require_positive("scale", scale)
     return float(scale * gamma(1.0 + 1.0 / shape))
 
-
-def scale_for_mean(mean: float, shape: float) -> float:
-    """The scale λ that gives mean lifetime ``mean`` at shape k (compare shapes at equal MTBF)."""
-    require_positive("mean", mean)
-    require_positive("shape", shape)
-    return mean / math.gamma(1.0 + 1.0 / shape)
