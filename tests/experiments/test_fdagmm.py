@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from fedsim.data.kddcup99 import DEFAULT_PATH
 from fedsim.experiments import fdagmm
@@ -38,7 +39,12 @@ def test_tables_put_paper_numbers_beside_measured(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_PATH.is_file(), reason=f"real data absent: {DEFAULT_PATH} (../shared/datasets)")
 def test_one_tiny_cell_per_method(tmp_path: Path) -> None:
-    study = fdagmm.FdagmmStudy(alone_epochs=1, ideal_epochs=1, rounds=1, workers=1, cache_dir=str(tmp_path))
-    for method in ("dagmm_c0", "fdagmm"):  # Ideal shares dagmm_c0's code path
-        record = fdagmm.run_cell(study, 4, method, 0)
-        assert 0.0 <= record["precision"] <= 1.0 and 0.0 <= record["recall"] <= 1.0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the study's workers
+    try:
+        study = fdagmm.FdagmmStudy(alone_epochs=1, ideal_epochs=1, rounds=1, workers=1, cache_dir=str(tmp_path))
+        for method in ("dagmm_c0", "fdagmm"):  # Ideal shares dagmm_c0's code path
+            record = fdagmm.run_cell(study, 4, method, 0)
+            assert 0.0 <= record["precision"] <= 1.0 and 0.0 <= record["recall"] <= 1.0
+    finally:
+        torch.set_num_threads(threads)

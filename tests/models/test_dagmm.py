@@ -11,6 +11,15 @@ from hypothesis import strategies as st
 from fedsim.models.dagmm import DAGMM, covariance_penalty, gmm_parameters, pool_gmm, sample_energy
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: torch's thread pool only adds spin-waits, badly so on a busy 2-core runner."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def numpy_gmm(gamma: np.ndarray, z: np.ndarray):
     phi = gamma.sum(0) / len(z)
     mu = np.stack([(gamma[:, k, None] * z).sum(0) / gamma[:, k].sum() for k in range(gamma.shape[1])])
