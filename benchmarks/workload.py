@@ -84,3 +84,97 @@ def machine() -> str:
 def best_of(fn: Callable[[], float], repeats: int) -> float:
     """Smallest of ``repeats`` timings (the machine is shared; the minimum is the least disturbed)."""
     return min(fn() for _ in range(repeats))
+
+
+def fedsim_run(name: str, clients, test, *, executor=None, rounds: int = ROUNDS, settings=None, speeds=None):
+    """One whole fedsim run (engine build, rounds, per-round evaluation) on the workload; returns the SimResult."""
+    from fedsim.fl.server import Stopping
+    from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate
+    from fedsim.fl.strategy import FedAvg
+    from fedsim.sim.compute import ComputeModel
+    from fedsim.train.flat import FlatLayout
+
+    model = make_model(name)
+    return simulate(
+        model=model,
+        initial=FlatLayout.of(model).flatten(model),
+        clients=clients,
+        speeds=np.ones(len(clients)) if speeds is None else speeds,
+        strategy=FedAvg(),
+        spec=SPEC,
+        compute=ComputeModel(0.002),
+        network=NetworkSpec(),
+        val=test,
+        test=test,
+        settings=settings or SimSettings(seed=0, stopping=Stopping(max_rounds=rounds)),
+        executor=executor,
+    )
+
+
+def raw_fedavg(name: str, clients, test, *, rounds: int = ROUNDS, seed: int = 0) -> nn.Module:
+    """The textbook torch FedAvg loop: deep-copy, train with Adam, average state dicts, evaluate.
+
+    Same randomness contract and the same per-round evaluation passes (validation and
+    test forward) as fedsim, so both do the same arithmetic.
+    """
+    import copy
+
+    from fedsim.seeding import torch_generator
+    from fedsim.train.local import batch_bounds
+
+    global_model = make_model(name)
+    xt, yt = test
+    for rnd in range(1, rounds + 1):
+        states, sizes = [], []
+        for cid, (x, y) in enumerate(clients):
+            local = copy.deepcopy(global_model)
+            local.train()
+            opt = torch.optim.Adam(local.parameters(), lr=LR)
+            client_seed = torch_seed(seed, "train", rnd, cid)
+            bounds = batch_bounds(len(x), BATCH)
+            perm = torch.randperm(len(x), generator=torch_generator(client_seed, "batches", 0))
+            with torch.random.fork_rng(devices=[]):
+                for step in range(len(bounds) - 1):
+                    torch.manual_seed(torch_seed(client_seed, "dropout", step))
+                    rows = perm[bounds[step] : bounds[step + 1]]
+                    opt.zero_grad()
+                    nn.functional.binary_cross_entropy_with_logits(local(x[rows]), y[rows].float()).backward()
+                    opt.step()
+            states.append(local.state_dict())
+            sizes.append(len(x))
+        avg = {}
+        for k, v in states[0].items():
+            mix = sum(s[k].double() * n for s, n in zip(states, sizes)) / sum(sizes)
+            avg[k] = mix.to(v.dtype) if v.dtype.is_floating_point else mix.round().to(v.dtype)
+        global_model.load_state_dict(avg)
+        global_model.eval()
+        with torch.no_grad():
+            for _ in range(2):  # validation and test passes, as fedsim's evaluator
+                nn.functional.binary_cross_entropy_with_logits(global_model(xt), yt.float())
+                torch.sigmoid(global_model(xt)).numpy()
+    return global_model
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """(wall seconds, result) of ``fn()``."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def common_args(description: str):
+    """argparse with the flags every benchmark takes."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds): a smoke run, not a measurement")
+    p.add_argument("--repeats", type=int, default=1, help="repeat each timing, keep the minimum")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    return p
+
+
+def setup(args) -> None:
+    """Apply ``--threads`` and print the machine line."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# {machine()}; load average {' '.join(f'{v:.1f}' for v in __import__('os').getloadavg())}")

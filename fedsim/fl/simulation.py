@@ -145,6 +145,7 @@ def simulate(
         wall_eval[0] += time.perf_counter() - t0
         return {"val_loss": val_loss, **metrics}
 
+    ckpt_bytes = checkpoint_nbytes(model, layout)  # once: it walks the model
     nodes = [
         Client(
             env,
@@ -159,7 +160,7 @@ def simulate(
             recovery=CLIENT_POLICIES[fault.recovery](),
             checkpointing=fault.checkpointing,
             store=store,
-            checkpoint_bytes=checkpoint_nbytes(model, layout),
+            checkpoint_bytes=ckpt_bytes,
         )
         for cid in range(len(clients))
     ]

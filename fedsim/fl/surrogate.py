@@ -64,6 +64,20 @@ class LearningCurve:
         return {"val_loss": loss, "loss": loss, "auc": acc, "accuracy": acc, "precision": acc, "recall": acc, "f1": acc}
 
 
+class _SizedLayout:
+    """A :class:`FlatLayout` stand-in whose ``nbytes`` is computed once (clients ask per message)."""
+
+    def __init__(self, layout: FlatLayout) -> None:
+        self._layout, self._nbytes = layout, layout.nbytes()
+
+    def nbytes(self) -> int:
+        """Bytes of the real model's state on the wire."""
+        return self._nbytes
+
+    def __getattr__(self, name: str):
+        return getattr(self._layout, name)
+
+
 def surrogate_initial() -> torch.Tensor:
     """The untrained surrogate state: no work done."""
     return torch.zeros(1, dtype=torch.float32)
@@ -83,7 +97,7 @@ class SurrogateExecutor:
         row_bytes: int = 43 * 4 + 8,
     ) -> None:
         self.model = model
-        self.layout = layout  # the real model's layout: message and checkpoint sizes stay real
+        self.layout = _SizedLayout(layout)  # the real model's sizes, messages stay real; nbytes computed once
         self.spec = spec
         self.curve = curve
         self.row_bytes = row_bytes  # bytes per training row when data is redistributed

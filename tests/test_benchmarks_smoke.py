@@ -1,0 +1,17 @@
+"""The benchmark scripts still run: quick versions of two of them (they are run by hand otherwise)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import bench_failures, bench_system_only  # noqa: E402
+
+
+def test_quick_benchmarks_run_and_report():
+    sys_only = bench_system_only.main(["--quick"])
+    assert sys_only["simpy_events"] > 1000 and sys_only["simpy_events_per_s"] > 0
+    fail = bench_failures.main(["--quick"])  # asserts identical tables across executors itself
+    assert fail["skip_s"] > 0 and fail["noskip_s"] > 0
