@@ -131,8 +131,16 @@ class ComputeConfig:
     cost_per_sample_s: float = 0.002  # virtual seconds per training row on a speed-1 client
     speed_dist: str = "lognormal"  # fixed | lognormal | uniform
     speed_spread: float = 0.3  # σ of the lognormal, or half-width of the uniform
+    batched: str = "auto"  # auto | true | false: train a round's clients stacked (auto: per model and device)
+    system_only: bool = False  # surrogate learner, no torch training (failure/dropout/τ studies at event-loop speed)
+    surrogate_final_accuracy: float = 0.95  # system-only: accuracy approached as useful work grows
+    surrogate_scale_epochs: float = 3.0  # system-only: epochs of useful work that close 63 % of the gap
 
     def __post_init__(self) -> None:
+        self.batched = str(self.batched).lower()
+        _require(self.batched in ("auto", "true", "false"), "compute.batched", "auto, true or false", self.batched)
+        _require(0.5 <= self.surrogate_final_accuracy <= 1, "compute.surrogate_final_accuracy", "in [0.5, 1]", self.surrogate_final_accuracy)
+        _require(self.surrogate_scale_epochs > 0, "compute.surrogate_scale_epochs", "> 0", self.surrogate_scale_epochs)
         _require(self.device in ("auto", "cpu", "cuda"), "compute.device", "auto, cpu or cuda", self.device)
         _require(self.threads >= 0, "compute.threads", "≥ 0", self.threads)
         _require(self.cost_per_sample_s >= 0, "compute.cost_per_sample_s", "≥ 0", self.cost_per_sample_s)

@@ -19,6 +19,8 @@ from fedsim.config import Config
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
+from fedsim.fl.batched_executor import choose_executor
+from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
 from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
@@ -123,6 +125,17 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
     )
 
 
+def build_executor(cfg: Config, device: torch.device):
+    """The executor factory for ``compute.batched`` (auto: per model and device); logs the choice."""
+
+    def build(model, layout, data, spec):
+        executor, why = choose_executor(model, layout, data, spec, device=device, batched=cfg.compute.batched)
+        log.info("executor: %s", why)
+        return executor
+
+    return build
+
+
 def run_experiment(
     cfg: Config, on_round: Callable[[dict[str, object]], None] | None = None, out_dir: Path | None = None
 ) -> SimResult:
@@ -139,9 +152,13 @@ def run_experiment(
     clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
     model = build_model(cfg, data.num_features, device)
     speeds = draw_speeds(rng(cfg.run.seed, "speed"), cfg.data.num_clients, cfg.compute.speed_dist, cfg.compute.speed_spread)
+    executor, evaluator, initial = build_executor(cfg, device), None, FlatLayout.of(model).flatten(model)
+    if cfg.compute.system_only:
+        curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
+        executor, evaluator, initial = SurrogateExecutor.factory(curve), curve.evaluate, surrogate_initial()
     return simulate(
         model=model,
-        initial=FlatLayout.of(model).flatten(model),
+        initial=initial,
         clients=clients,
         speeds=speeds,
         strategy=build_strategy(cfg),
@@ -152,6 +169,8 @@ def run_experiment(
         test=tensors(data.x_test, data.y_test),
         settings=build_settings(cfg, float(np.mean(data.y_train)), out_dir),
         on_round=on_round,
+        executor=executor,
+        evaluator=evaluator,
     )
 
 

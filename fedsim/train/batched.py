@@ -215,7 +215,12 @@ class StackedMLP:
         offsets = np.cumsum([0, *layout.numels])
         self.slices = {n: (int(offsets[i]), int(offsets[i + 1]), layout.shapes[i]) for i, n in enumerate(layout.names)}
         self.exact = any(isinstance(m, nn.BatchNorm1d) for m in self.layers)  # see _StackedLinear
-        self.param_groups = torch.optim.Adam(model.parameters(), lr=spec.lr).state_dict()["param_groups"]
+        # What torch.optim.Adam(...).state_dict() holds, built by hand: constructing an
+        # optimizer imports torch._dynamo (≈1.4 s in a fresh process).
+        self.param_groups = [
+            {"lr": spec.lr, "betas": (BETA1, BETA2), "eps": EPS, "weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None,
+             "capturable": False, "differentiable": False, "fused": None, "decoupled_weight_decay": False, "params": list(range(len(self.param_names)))}
+        ]
 
     # --- states in and out --------------------------------------------------------
     def stack(self, starts: Sequence[TrainState]) -> _Stacks:
