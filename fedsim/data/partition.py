@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedsim.errors import FedsimError
+
 
 def _check(n_rows: int, num_clients: int) -> None:
     if num_clients < 1:
         raise ValueError(f"num_clients must be ≥ 1 (got {num_clients})")
     if num_clients > n_rows:
-        raise ValueError(
+        raise FedsimError(
             f"data.num_clients={num_clients} exceeds the {n_rows} training rows; "
             "lower data.num_clients or use more data"
         )

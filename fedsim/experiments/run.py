@@ -61,11 +61,6 @@ def split_rows(data: TabularData, cfg: Config) -> Split:
     order = g.permutation(n)
     n_val = max(1, int(round(cfg.data.val_fraction * n)))
     val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if cfg.data.num_clients > len(rest):
-        raise FedsimError(
-            f"data.num_clients={cfg.data.num_clients} exceeds the {len(rest)} training rows; "
-            "lower data.num_clients or use more data"
-        )
     if cfg.data.partition == "iid":
         shards = partition.iid(len(rest), cfg.data.num_clients, g)
     else:
