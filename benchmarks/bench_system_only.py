@@ -20,7 +20,7 @@ import simpy  # noqa: E402
 from benchmarks.workload import SPEC, common_args, make_model, setup  # noqa: E402
 from fedsim.fl.server import Stopping  # noqa: E402
 from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate  # noqa: E402
-from fedsim.fl.strategy import FedAvg  # noqa: E402
+from fedsim.fl.strategies import FedAvg  # noqa: E402
 from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial  # noqa: E402
 from fedsim.sim.compute import ComputeModel  # noqa: E402
 from fedsim.sim.failures import FailureModel, repair_sampler  # noqa: E402

@@ -90,7 +90,7 @@ def fedsim_run(name: str, clients, test, *, executor=None, rounds: int = ROUNDS,
     """One whole fedsim run (engine build, rounds, per-round evaluation) on the workload; returns the SimResult."""
     from fedsim.fl.server import Stopping
     from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate
-    from fedsim.fl.strategy import FedAvg
+    from fedsim.fl.strategies import FedAvg
     from fedsim.sim.compute import ComputeModel
     from fedsim.train.flat import FlatLayout
 

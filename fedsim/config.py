@@ -57,7 +57,12 @@ class DNNConfig:
 
 @dataclass
 class StrategyConfig:
-    """Client selection, aggregation and local training (Adam, as in the paper)."""
+    """Client selection, aggregation and local training (Adam, as in the paper).
+
+    ``fedavg`` and ``proposed`` (FedAvg aggregation plus the paper's fault tolerance)
+    use this schema; strategies with settings of their own extend it below, so a key
+    that the chosen strategy does not have is rejected.
+    """
 
     name: str = "fedavg"
     fraction: float = 1.0  # share of clients selected per round
@@ -66,13 +71,53 @@ class StrategyConfig:
     batch_size: int = 64
     lr: float = 1e-3
 
+    def names(self) -> tuple[str, ...]:
+        """The ``name`` values this schema serves."""
+        return ("fedavg", "proposed")
+
     def __post_init__(self) -> None:
-        _require(self.name in ("fedavg", "proposed"), "strategy.name", "fedavg or proposed", self.name)
+        _require(self.name in self.names(), "strategy.name", " or ".join(self.names()), self.name)
         _require(0 < self.fraction <= 1, "strategy.fraction", "in (0, 1]", self.fraction)
         _require(self.min_clients >= 1, "strategy.min_clients", "≥ 1", self.min_clients)
         _require(self.local_epochs >= 1, "strategy.local_epochs", "≥ 1", self.local_epochs)
         _require(self.batch_size >= 2, "strategy.batch_size", "≥ 2", self.batch_size)
         _require(self.lr > 0, "strategy.lr", "> 0", self.lr)
+
+
+@dataclass
+class FedProxConfig(StrategyConfig):
+    """FedProx: FedAvg plus a proximal term μ/2·‖w − w_global‖² in each client's loss."""
+
+    name: str = "fedprox"
+    mu: float = 0.01  # proximal weight; 0 is FedAvg exactly
+
+    def names(self) -> tuple[str, ...]:
+        return ("fedprox",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.mu >= 0, "strategy.mu", "≥ 0", self.mu)
+
+
+@dataclass
+class FedOptConfig(StrategyConfig):
+    """FedAdam / FedYogi: an adaptive optimiser on the server (Reddi et al., 2021)."""
+
+    name: str = "fedadam"
+    server_lr: float = 0.01  # η
+    beta1: float = 0.9
+    beta2: float = 0.99
+    tau: float = 1e-3  # adaptivity τ: floor of the denominator, and √v₀
+
+    def names(self) -> tuple[str, ...]:
+        return ("fedadam", "fedyogi")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.server_lr > 0, "strategy.server_lr", "> 0", self.server_lr)
+        _require(0 <= self.beta1 < 1, "strategy.beta1", "in [0, 1)", self.beta1)
+        _require(0 <= self.beta2 < 1, "strategy.beta2", "in [0, 1)", self.beta2)
+        _require(self.tau > 0, "strategy.tau", "> 0", self.tau)
 
 
 @dataclass
@@ -162,6 +207,7 @@ class RunConfig:
     target_accuracy: float = 0.9  # summary reports the virtual time to first reach it
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
+    client_eval: bool = False  # score each client's (personalised) model on its own test rows every round: client_eval.csv
 
     def __post_init__(self) -> None:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
@@ -233,5 +279,7 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
+    cs.store(group="strategy", name="fedprox_schema", node=FedProxConfig)
+    cs.store(group="strategy", name="fedopt_schema", node=FedOptConfig)
     cs.store(group="model", name="dnn_schema", node=DNNConfig)
     cs.store(group="data/source", name="synthetic_schema", node=SyntheticSource)

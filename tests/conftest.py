@@ -9,7 +9,7 @@ import torch
 from fedsim.data import partition
 from fedsim.data.synthetic import make_synthetic
 from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate
-from fedsim.fl.strategy import FedAvg
+from fedsim.fl.strategies import FedAvg
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel

@@ -36,21 +36,48 @@ def dirichlet(
     Small α gives clients dominated by one class; large α approaches IID. Redraws until
     every client holds at least ``min_rows`` rows (the usual practice, e.g. in FedLab).
     """
+    return dirichlet_split(labels, num_clients, alpha, rng, min_rows)[0]
+
+
+def dirichlet_split(
+    labels: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator, min_rows: int = 1
+) -> tuple[list[np.ndarray], dict[object, np.ndarray]]:
+    """:func:`dirichlet`, also returning each class's client proportions (to split a test set alike)."""
     _check(len(labels), num_clients)
     if alpha <= 0:
         raise ValueError(f"data.alpha must be > 0 (got {alpha})")
     classes = np.unique(labels)
     for _ in range(1000):
         shards: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+        proportions = {}
         for c in classes:
             rows = rng.permutation(np.flatnonzero(labels == c))
-            cuts = (np.cumsum(rng.dirichlet(np.full(num_clients, alpha))) * len(rows)).astype(int)[:-1]
-            for k, part in enumerate(np.split(rows, cuts)):
+            proportions[c] = rng.dirichlet(np.full(num_clients, alpha))
+            for k, part in enumerate(np.split(rows, _cuts(proportions[c], len(rows)))):
                 shards[k].append(part)
         parts = [np.sort(np.concatenate(s)) for s in shards]
         if min(len(p) for p in parts) >= min_rows:
-            return parts
+            return parts, proportions
     raise ValueError(f"could not give every client {min_rows} rows with alpha={alpha}; raise data.alpha")
+
+
+def by_proportions(labels: np.ndarray, proportions: dict[object, np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Deal each class's rows to clients in the given proportions (a client may get none).
+
+    Classes missing from ``proportions`` are dealt uniformly.
+    """
+    num_clients = len(next(iter(proportions.values())))
+    shards: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        share = proportions.get(c, np.full(num_clients, 1 / num_clients))
+        for k, part in enumerate(np.split(rows, _cuts(share, len(rows)))):
+            shards[k].append(part)
+    return [np.sort(np.concatenate(s)).astype(np.int64) for s in shards]
+
+
+def _cuts(share: np.ndarray, n: int) -> np.ndarray:
+    return (np.cumsum(share) * n).astype(int)[:-1]
 
 
 def by_category(

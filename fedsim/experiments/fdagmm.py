@@ -36,7 +36,7 @@ from fedsim.data.fdagmm_scenarios import COMMON_SHARE, build_clients, scenario_r
 from fedsim.data.kddcup99 import read_kddcup99
 from fedsim.fl.server import Stopping
 from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate
-from fedsim.fl.strategy import FedAvg
+from fedsim.fl.strategies import FedAvg
 from fedsim.models.dagmm import DAGMM, pool_gmm
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel

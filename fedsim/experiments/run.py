@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 
 from fedsim import figures, progress
-from fedsim.config import Config
+from fedsim.config import Config, FedOptConfig, FedProxConfig
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
@@ -24,7 +24,7 @@ from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_init
 from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
-from fedsim.fl.strategy import FedAvg, Strategy
+from fedsim.fl.strategies import FedAdam, FedAvg, FedProx, FedYogi, Strategy
 from fedsim.models.base import AnomalyModel
 from fedsim.results import SUMMARY, write_json, write_table, write_text
 from fedsim.seeding import rng, torch_seed
@@ -48,25 +48,35 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class Split:
-    """Row indices: per-client training shards and the server's validation rows."""
+    """Row indices: per-client training shards, the server's validation rows, per-client test shards."""
 
     clients: list[np.ndarray]
     val: np.ndarray
+    client_tests: list[np.ndarray] | None = None  # with run.client_eval: each client's own test rows
 
 
 def split_rows(data: TabularData, cfg: Config) -> Split:
-    """Hold out the server's validation rows, then partition the rest across clients."""
+    """Hold out the server's validation rows, then partition the rest across clients.
+
+    With ``run.client_eval`` the test rows are dealt to clients too, with the same skew
+    (the same Dirichlet class proportions), so a client's test rows look like its
+    training rows: what a personalised model is scored on.
+    """
     g = rng(cfg.run.seed, "partition")
     n = len(data.y_train)
     order = g.permutation(n)
     n_val = max(1, int(round(cfg.data.val_fraction * n)))
     val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
+    g_test = rng(cfg.run.seed, "test-partition")
     if cfg.data.partition == "iid":
         shards = partition.iid(len(rest), cfg.data.num_clients, g)
+        tests = partition.iid(len(data.y_test), cfg.data.num_clients, g_test) if cfg.run.client_eval else None
     else:
         labels = data.category_train if data.category_train is not None else data.y_train
-        shards = partition.dirichlet(np.asarray(labels)[rest], cfg.data.num_clients, cfg.data.alpha, g, min_rows=2)
-    return Split(clients=[rest[s] for s in shards], val=val)
+        shards, shares = partition.dirichlet_split(np.asarray(labels)[rest], cfg.data.num_clients, cfg.data.alpha, g, min_rows=2)
+        test_labels = data.category_test if data.category_test is not None else data.y_test
+        tests = partition.by_proportions(np.asarray(test_labels), shares, g_test) if cfg.run.client_eval else None
+    return Split(clients=[rest[s] for s in shards], val=val, client_tests=tests)
 
 
 def build_model(cfg: Config, num_features: int, device: torch.device) -> AnomalyModel:
@@ -77,9 +87,16 @@ def build_model(cfg: Config, num_features: int, device: torch.device) -> Anomaly
     return model.to(device)
 
 
-def build_strategy(cfg: Config) -> Strategy:
-    """The strategy named by ``strategy.name``."""
-    return FedAvg(fraction=cfg.strategy.fraction, min_clients=cfg.strategy.min_clients)
+def build_strategy(cfg: Config, model: AnomalyModel, layout: FlatLayout) -> Strategy:
+    """The strategy named by ``strategy.name`` (``proposed`` aggregates as FedAvg)."""
+    s = cfg.strategy
+    select = {"fraction": s.fraction, "min_clients": s.min_clients}
+    if isinstance(s, FedProxConfig):
+        return FedProx(mu=s.mu, **select)
+    if isinstance(s, FedOptConfig):
+        cls = FedAdam if s.name == "fedadam" else FedYogi
+        return cls(params=layout.param_mask(model), lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau, **select)
+    return FedAvg(**select)
 
 
 def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
@@ -117,6 +134,7 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
         dropout=f.dropout,
         failure=failure,
         anomaly_ratio=anomaly_ratio,
+        client_eval=cfg.run.client_eval,
     )
 
 
@@ -147,7 +165,8 @@ def run_experiment(
     clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
     model = build_model(cfg, data.num_features, device)
     speeds = draw_speeds(rng(cfg.run.seed, "speed"), cfg.data.num_clients, cfg.compute.speed_dist, cfg.compute.speed_spread)
-    executor, evaluator, initial = build_executor(cfg, device), None, FlatLayout.of(model).flatten(model)
+    layout = FlatLayout.of(model)
+    executor, evaluator, initial = build_executor(cfg, device), None, layout.flatten(model)
     if cfg.compute.system_only:
         curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
         executor, evaluator, initial = SurrogateExecutor.factory(curve), curve.evaluate, surrogate_initial()
@@ -156,7 +175,7 @@ def run_experiment(
         initial=initial,
         clients=clients,
         speeds=speeds,
-        strategy=build_strategy(cfg),
+        strategy=build_strategy(cfg, model, layout),
         spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=NetworkSpec(cfg.network.latency_s, cfg.network.down_mbps * 1e6, cfg.network.up_mbps * 1e6),
@@ -166,6 +185,7 @@ def run_experiment(
         on_round=on_round,
         executor=executor,
         evaluator=evaluator,
+        client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split.client_tests else None,
     )
 
 
@@ -195,6 +215,7 @@ def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) ->
         "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
         **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
         "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
+        **{f"final_{k}": float(last[k]) for k in ("client_accuracy", "client_auc") if k in last},
     }
 
 
@@ -209,6 +230,8 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
     write_table(result.accounting, out_dir / "accounting.csv")
     if cfg.run.client_metrics:
         write_table(result.clients, out_dir / "clients.csv")
+    if cfg.run.client_eval:
+        write_table(result.client_evals, out_dir / "client_eval.csv")
     if cfg.run.figure:
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)

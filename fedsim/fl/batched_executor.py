@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from fedsim.fl.executor import SequentialExecutor
+from fedsim.fl.messages import FitIns
 from fedsim.models.base import AnomalyModel
 from fedsim.train.batched import Job, StackedMLP, Trajectory, stack_support, train_stacked
 from fedsim.train.flat import FlatLayout
@@ -68,6 +69,7 @@ class BatchedExecutor(SequentialExecutor):
         stop_step: int,
         snapshots: Sequence[int] = (),
         useful_stop: int | None = None,
+        fit: FitIns | None = None,
     ) -> None:
         """Announce that ``client`` will ask for training from ``start`` to ``stop_step`` (and the states at ``snapshots``).
 
@@ -81,10 +83,12 @@ class BatchedExecutor(SequentialExecutor):
             return
         x, y = self.data[client]
         snaps = tuple(s for s in snapshots if start.step < s < stop_step)
-        self.pending.append(_Planned(client, Job(x=x, y=y, start=start, seed=seed, stop_step=stop_step, snapshots=snaps)))
+        mu = fit.prox_mu if fit is not None else 0.0
+        job = Job(x=x, y=y, start=start, seed=seed, stop_step=stop_step, snapshots=snaps, anchor=fit.flat if mu else None, prox_mu=mu)
+        self.pending.append(_Planned(client, job))
         self.stats["planned"] += 1
 
-    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int) -> TrainResult:
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int, fit: FitIns | None = None) -> TrainResult:
         """The result of training ``client`` from ``start`` to ``stop_step``: from the stacked run when planned."""
         hit = self._lookup(client, start, seed, stop_step)
         if hit is None and any(p.client == client and p.job.seed == seed for p in self.pending):
@@ -92,7 +96,7 @@ class BatchedExecutor(SequentialExecutor):
             hit = self._lookup(client, start, seed, stop_step)
         if hit is None:
             self.stats["fallback"] += 1
-            return super().train(client, start, seed=seed, stop_step=stop_step)
+            return super().train(client, start, seed=seed, stop_step=stop_step, fit=fit)
         return hit
 
     def _lookup(self, client: int, start: TrainState, seed: int, stop_step: int) -> TrainResult | None:
@@ -116,9 +120,9 @@ class BatchedExecutor(SequentialExecutor):
         """Train every pending job, grouped by start step, ``max_group`` clients at a time."""
         t0 = time.perf_counter()
         pending, self.pending = self.pending, []
-        by_step: dict[int, list[_Planned]] = {}
+        by_step: dict[tuple[int, float], list[_Planned]] = {}
         for p in pending:
-            by_step.setdefault(p.job.start.step, []).append(p)
+            by_step.setdefault((p.job.start.step, p.job.prox_mu), []).append(p)
         for group in by_step.values():
             for lo in range(0, len(group), self.max_group):
                 chunk = group[lo : lo + self.max_group]

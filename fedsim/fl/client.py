@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.fl.messages import Job, Update
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps
-from fedsim.fl.strategy import Update
+from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.ledger import Ledger
@@ -28,7 +29,6 @@ from fedsim.train.local import TrainState, batch_bounds
 
 if TYPE_CHECKING:
     from fedsim.fl.executor import SequentialExecutor
-    from fedsim.fl.server import Round, Server
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +48,10 @@ class Cancel:
     """Interrupt cause: the server no longer wants this work."""
 
 
-@dataclass(frozen=True)
-class Job:
-    """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed)."""
+class Coordinator(Protocol):
+    """What a client needs of the server beyond the round it serves: somewhere to send heartbeats."""
 
-    data: int
-    origin: int
-    extra_bytes: int = 0  # training data shipped along with the task (redistribution)
-
-
-@dataclass(frozen=True)
-class Task:
-    """The server's request to train in a round (``dropout``: the client will not report)."""
-
-    round: Round
-    dropout: bool = False
-    job: Job | None = None
+    def heartbeat(self, cid: int, arrival: float) -> None: ...
 
 
 class Client:
@@ -101,7 +89,7 @@ class Client:
         self.checkpointing = checkpointing
         self.store = store if store is not None else MemoryStore()
         self.checkpoint_bytes = checkpoint_bytes
-        self.server: Server | None = None
+        self.server: Coordinator | None = None
         self.inbox: simpy.Store = simpy.Store(env)
         self.ledger = Ledger()
         self.up = True
@@ -199,20 +187,20 @@ class Client:
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
-            yield from self.send(self.downlink, nbytes + job.extra_bytes)
-            state = TrainState(flat=rnd.global_flat)
+            yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
+            state = TrainState(flat=rnd.fit.flat)
         step_s = self.step_seconds(job.data)
         total = len(step_s)
         seed = self.train_seed(rnd.number, job.origin)
         losses = []
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
-        self.plan(job.data, state, seed, stops, step_s)
+        self.plan(rnd, job.data, state, seed, stops, step_s)
         for stop in stops:
             self.ledger.enter("work", self.env.now)
             busy = float(step_s[state.step : stop].sum())
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
             yield self.env.timeout(busy)
-            result = self.executor.train(job.data, state, seed=seed, stop_step=stop)
+            result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
             state = result.state
             losses.append((result.loss, result.samples))
             if stop < total:
@@ -235,7 +223,7 @@ class Client:
             self.ledger.lose(keep_banked=False)
         return accepted
 
-    def plan(self, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray) -> None:
+    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray) -> None:
         """Tell a planning executor which segments this attempt will ask for.
 
         Segments whose compute ends after the failure already drawn for this client
@@ -254,7 +242,7 @@ class Client:
             step = stop
             if stop < stops[-1]:
                 t += self.checkpointing.cost(self.checkpoint_bytes)
-        plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step)
+        plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
 
     def restore(self, rnd: Round, job: Job):
         """Under ``restore_checkpoint``: pay R and load this round's checkpoint, else ``None`` (use the global model)."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from fedsim.fl.messages import FitIns
 from fedsim.models.base import AnomalyModel
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, local_train, steps_per_epoch
@@ -57,10 +58,12 @@ class SequentialExecutor:
         """Local steps in one round: ``epochs`` passes over the client's rows."""
         return self.spec.epochs * steps_per_epoch(self.num_samples(client), self.spec.batch_size)
 
-    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int) -> TrainResult:
-        """Train ``client`` from ``start`` to ``stop_step``; adds the real time taken to ``wall_s``."""
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int, fit: FitIns | None = None) -> TrainResult:
+        """Train ``client`` from ``start`` to ``stop_step`` as ``fit`` instructs; adds the real time taken to ``wall_s``."""
         t0 = time.perf_counter()
         x, y = self.data[client]
-        result = local_train(self.model, self.layout, start, x, y, spec=self.spec, seed=seed, stop_step=stop_step)
+        mu = fit.prox_mu if fit is not None else 0.0
+        anchor = fit.flat if fit is not None else None
+        result = local_train(self.model, self.layout, start, x, y, spec=self.spec, seed=seed, stop_step=stop_step, anchor=anchor, prox_mu=mu)
         self.wall_s += time.perf_counter() - t0
         return result

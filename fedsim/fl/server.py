@@ -19,14 +19,16 @@ import simpy
 import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
-from fedsim.fl.client import Client, Job, Task
+from fedsim.fl.client import Client
+from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, Detection, Drop, Redistribute, Wait
-from fedsim.fl.strategy import Strategy, Update
+from fedsim.fl.round import Key, Round, Task
+from fedsim.fl.strategies import Strategy
+from fedsim.seeding import rng
 from fedsim.sim.recorder import Recorder
 
 log = logging.getLogger(__name__)
 Evaluator = Callable[[torch.Tensor], dict[str, float]]
-Key = tuple[int, int]  # (client doing the work, client whose data it is)
 
 
 @dataclass(frozen=True)
@@ -51,58 +53,10 @@ class ServerDown:
     """Interrupt cause: the server's node went down."""
 
 
-class Round:
-    """One round's shared state: the model sent out, the work still owed, the updates in."""
-
-    def __init__(
-        self, env: simpy.Environment, number: int, global_flat: torch.Tensor, selected: Sequence[int], recorder: Recorder
-    ) -> None:
-        self.number = number
-        self.global_flat = global_flat
-        self.selected = list(selected)
-        self.recorder = recorder
-        self.wanted: set[Key] = {(c, c) for c in selected}
-        self.waiting: set[Key] = set(self.wanted)
-        self.updates: list[Update] = []
-        self.closed = False
-        self.all_in = env.event()
-        if not self.waiting:
-            self.all_in.succeed()
-
-    def wants(self, key: Key) -> bool:
-        """Whether the server still wants the work ``key``."""
-        return not self.closed and key in self.wanted
-
-    def expect(self, key: Key) -> None:
-        """Add work to wait for (redistributed data)."""
-        self.wanted.add(key)
-        self.waiting.add(key)
-
-    def give_up(self, key: Key) -> None:
-        """Stop waiting for ``key``; its update will be refused."""
-        self.wanted.discard(key)
-        self._settle(key)
-
-    def dropped(self, cid: int) -> None:
-        """The server learned that ``cid`` will not report this round."""
-        self.give_up((cid, cid))
-
-    def receive(self, update: Update) -> bool:
-        """An update arrived; returns whether it was accepted (wanted and in time)."""
-        key = (update.client, update.origin)
-        if not self.wants(key):
-            self.recorder.event("late", client=update.client, round=self.number)
-            return False
-        self.recorder.event("receive", client=update.client, round=self.number)
-        self.updates.append(update)
-        self.wanted.discard(key)
-        self._settle(key)
-        return True
-
-    def _settle(self, key: Key) -> None:
-        self.waiting.discard(key)
-        if not self.waiting and not self.all_in.triggered:
-            self.all_in.succeed()
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the values that are defined (a client whose test rows hold one class has no AUC)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
 
 
 class Server:
@@ -121,7 +75,7 @@ class Server:
         stopping: Stopping,
         aggregation_s: float,
         dropout: float,
-        rng: np.random.Generator,
+        seed: int,
         wall_clock: Callable[[], float],
         on_round: Callable[[dict[str, object]], None] | None = None,
         detection: Detection | None = None,
@@ -130,10 +84,12 @@ class Server:
         store: MemoryStore | None = None,
         model_bytes: int = 0,
         split_data: Callable[[int, int, int], tuple[int, int]] | None = None,
+        evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
     ) -> None:
         self.env = env
         self.clients = clients
         self.strategy = strategy
+        self.initial_strategy = strategy.state_dict()  # what a restart without a checkpoint goes back to
         self.initial = initial
         self.global_flat = initial
         self.evaluate = evaluate
@@ -142,7 +98,7 @@ class Server:
         self.stopping = stopping
         self.aggregation_s = aggregation_s
         self.dropout = dropout
-        self.rng = rng
+        self.seed = seed  # selection and dropout draw from per-round streams of it
         self.wall_clock = wall_clock  # real seconds of torch work so far (train + eval)
         self.on_round = on_round  # sees each round's row as it is recorded (progress bars)
         self.detection = detection
@@ -151,6 +107,7 @@ class Server:
         self.store = store if store is not None else MemoryStore()
         self.model_bytes = model_bytes
         self.split_data = split_data  # (origin, parts, index) -> (dataset id, bytes)
+        self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
         self.stop_reason = "max_rounds"
         self.number, self.best, self.stale = 1, math.inf, 0
         self.current: Round | None = None
@@ -206,9 +163,10 @@ class Server:
         number, start = self.number, self.env.now
         failures_before = self.recorder.counts["failure"]
         alive = [c.cid for c in self.clients if c.cid not in self.suspected] or [c.cid for c in self.clients]
-        selected = self.strategy.configure_round(number, alive, self.rng)
-        drops = self.rng.random(len(selected)) < self.dropout
-        rnd = self.current = Round(self.env, number, self.global_flat, selected, self.recorder)
+        selected = self.strategy.configure_round(number, alive, rng(self.seed, "selection", number))
+        drops = self.dropouts(number, selected)
+        rnd = self.current = Round(self.env, number, self.strategy.configure_fit(number, self.global_flat), selected, self.recorder)
+        rnd.on_dropout = lambda cid: self.dropout_reported(rnd, cid)
         self.recorder.event("round_start", round=number, value=len(selected))
         for cid, drop in zip(selected, drops):
             self.clients[cid].inbox.put(Task(rnd, dropout=bool(drop)))
@@ -226,6 +184,8 @@ class Server:
             self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
             self.recorder.event("aggregate", round=number, value=len(updates))
         metrics = self.evaluate(self.global_flat)
+        if self.evaluate_clients is not None:
+            metrics.update(self.client_means(number, self.evaluate_clients(self.global_flat)))
         improved = metrics["val_loss"] < self.best - self.stopping.min_delta
         self.best, self.stale = (metrics["val_loss"], 0) if improved else (self.best, self.stale + 1)
         row = {
@@ -249,14 +209,39 @@ class Server:
             self.on_round(row)
         self.number += 1
         if self.checkpointing.server and self.checkpointing.enabled:
-            yield self.env.timeout(self.checkpointing.cost(self.model_bytes))
-            self.store.save("server", {"round": number, "global": self.global_flat, "best": self.best, "stale": self.stale})
+            strategy_state = self.strategy.state_dict()
+            extra = sum(t.numel() * t.element_size() for t in strategy_state.values())
+            yield self.env.timeout(self.checkpointing.cost(self.model_bytes + extra))
+            state = {"round": number, "global": self.global_flat, "best": self.best, "stale": self.stale, "strategy": strategy_state}
+            self.store.save("server", state)
             self.recorder.event("server_checkpoint", round=number)
         if self.stopping.patience and self.stale >= self.stopping.patience:
             self.stop_reason = "early_stopping"
             self.recorder.event("early_stop", round=number)
             return True
         return False
+
+    def client_means(self, number: int, rows: list[dict[str, float]]) -> dict[str, float]:
+        """Record the per-client scores of round ``number``; the round's row gets their means."""
+        self.recorder.client_evals.extend({"round": number, **r} for r in rows)
+        return {f"client_{key}": _mean_defined([r[key] for r in rows]) for key in ("accuracy", "auc")}
+
+    def dropouts(self, number: int, selected: list[int]) -> np.ndarray:
+        """Which selected clients drop out of round ``number``.
+
+        One uniform draw per client of the fleet, from a stream of the round alone, so a
+        client's dropout depends only on (seed, round, client): every strategy and
+        recovery policy sees the same dropouts, whoever it selects.
+        """
+        if not self.dropout:
+            return np.zeros(len(selected), dtype=bool)
+        u = rng(self.seed, "dropout", number).random(len(self.clients))
+        return u[np.asarray(selected, dtype=np.int64)] < self.dropout
+
+    def dropout_reported(self, rnd: Round, cid: int) -> None:
+        """A client said it will not report: under redistribution its data goes to the others."""
+        if self.on_failure.redistribute:
+            self.redistribute(rnd, cid)
 
     def close(self, rnd: Round) -> None:
         """Stop accepting updates for ``rnd`` and cancel work still running for it."""
@@ -279,9 +264,11 @@ class Server:
             payload = None
         if payload is None:
             self.global_flat, self.number, self.best, self.stale = self.initial, 1, math.inf, 0
+            self.strategy.load_state_dict(self.initial_strategy)
         else:
             self.global_flat, self.number = payload["global"], int(payload["round"]) + 1
             self.best, self.stale = float(payload["best"]), int(payload["stale"])
+            self.strategy.load_state_dict(payload["strategy"])
         self.last_heartbeat = dict.fromkeys(self.last_heartbeat, self.env.now)
         self.restarting = False
         self.recorder.event("server_restore", round=self.number)
@@ -327,7 +314,7 @@ class Server:
 
     def redistribute(self, rnd: Round, origin: int) -> None:
         """Split ``origin``'s data among the round's active clients; each trains its share."""
-        helpers = [c for c in rnd.selected if c != origin and c not in self.suspected]
+        helpers = [c for c in rnd.selected if c != origin and c not in self.suspected and c not in rnd.dropouts]
         if not helpers or self.split_data is None:
             return
         for i, helper in enumerate(helpers):

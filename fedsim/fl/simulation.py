@@ -20,7 +20,7 @@ from fedsim.fl.client import Client
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.server import RoundPolicy, Server, Stopping
-from fedsim.fl.strategy import Strategy
+from fedsim.fl.strategies import Strategy
 from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng
 from fedsim.sim.compute import ComputeModel
@@ -69,6 +69,7 @@ class SimSettings:
     anomaly_ratio: float = 0.5  # used by models whose threshold is a score percentile
     fault: FaultTolerance = field(default_factory=FaultTolerance)
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
+    client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
 
 
 @dataclass
@@ -78,6 +79,7 @@ class SimResult:
     rounds: pd.DataFrame
     events: pd.DataFrame
     clients: pd.DataFrame
+    client_evals: pd.DataFrame  # one row per round and client (with ``client_eval``)
     accounting: pd.DataFrame  # one row per client: where its virtual time went
     final: torch.Tensor
     virtual_s: float
@@ -121,12 +123,14 @@ def simulate(
     on_round: Callable[[dict[str, object]], None] | None = None,
     executor: ExecutorFactory | None = None,
     evaluator: Callable[[torch.Tensor], dict[str, float]] | None = None,
+    client_tests: Sequence[Dataset] | None = None,
 ) -> SimResult:
     """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round.
 
     ``executor`` builds the executor from ``(model, layout, clients, spec)`` (default:
     :class:`SequentialExecutor`); ``evaluator`` replaces the torch evaluation of the
-    global state (the system-only mode's surrogate uses both).
+    global state (the system-only mode's surrogate uses both). ``client_tests`` holds
+    each client's own test rows, scored every round when ``settings.client_eval`` is on.
     """
     env = simpy.Environment()
     recorder = Recorder(env)
@@ -135,15 +139,28 @@ def simulate(
     fault = settings.fault
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
     wall_eval = [0.0]
+    threshold = [0.5]  # of the last global evaluation; client models are scored at the same threshold
 
     def torch_evaluator(flat: torch.Tensor) -> dict[str, float]:
         t0 = time.perf_counter()
         layout.load(model, flat)
         val_loss, val_scores = loss_and_scores(model, *val)
-        threshold = model.threshold(torch.from_numpy(val_scores), settings.anomaly_ratio)
-        metrics = evaluate(model, layout, flat, *test, threshold=threshold)
+        threshold[0] = model.threshold(torch.from_numpy(val_scores), settings.anomaly_ratio)
+        metrics = evaluate(model, layout, flat, *test, threshold=threshold[0])
         wall_eval[0] += time.perf_counter() - t0
         return {"val_loss": val_loss, **metrics}
+
+    def client_evaluator(flat: torch.Tensor) -> list[dict[str, float]]:
+        """Each client's model (personalised when the strategy says so) on the client's own test rows."""
+        t0 = time.perf_counter()
+        fit = strategy.personalization(flat)
+        rows = []
+        for cid, (x, y) in enumerate(client_tests or ()):
+            if len(y):
+                own = executor.personalize(cid, fit) if fit is not None else flat
+                rows.append({"client": cid, "rows": len(y), **evaluate(model, layout, own, x, y, threshold=threshold[0])})
+        wall_eval[0] += time.perf_counter() - t0
+        return rows
 
     ckpt_bytes = checkpoint_nbytes(model, layout)  # once: it walks the model
     nodes = [
@@ -186,7 +203,7 @@ def simulate(
         stopping=settings.stopping,
         aggregation_s=settings.aggregation_s,
         dropout=settings.dropout,
-        rng=rng(settings.seed, "selection"),
+        seed=settings.seed,
         wall_clock=lambda: executor.wall_s + wall_eval[0],
         on_round=on_round,
         detection=fault.detection,
@@ -195,6 +212,7 @@ def simulate(
         store=store,
         model_bytes=layout.nbytes(),
         split_data=executor.split,
+        evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
     )
     if fault.server_failure is not None:
         env.process(failure_clock(env, server, fault.server_failure, rng(settings.seed, "server-failure")))
@@ -204,6 +222,7 @@ def simulate(
         rounds=recorder.rounds_table(),
         events=recorder.events_table(),
         clients=recorder.clients_table(),
+        client_evals=pd.DataFrame(recorder.client_evals),
         accounting=accounting,
         final=server.global_flat,
         virtual_s=float(env.now),

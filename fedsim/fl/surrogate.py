@@ -127,7 +127,7 @@ class SurrogateExecutor:
         did = self._parts[key]
         return did, self.num_samples(did) * self.row_bytes
 
-    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int) -> TrainResult:
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int, fit: object = None) -> TrainResult:
         """Advance the surrogate state by the epochs of local work done."""
         t0 = time.perf_counter()
         n = self.num_samples(client)

@@ -22,6 +22,7 @@ class Recorder:
         self.events: list[tuple[float, str, int, int, float]] = []
         self.rounds: list[dict[str, object]] = []
         self.clients: list[dict[str, object]] = []
+        self.client_evals: list[dict[str, object]] = []  # each client's model on its own test rows, per round
         self.counts: Counter[str] = Counter()  # events so far, by kind
 
     def event(self, kind: str, *, client: int = -1, round: int = -1, value: float = float("nan")) -> None:

@@ -79,6 +79,8 @@ class Job:
     seed: int
     stop_step: int
     snapshots: tuple[int, ...] = ()  # steps in (start.step, stop_step) whose states are also kept
+    anchor: torch.Tensor | None = None  # FedProx: the global state of the proximal term
+    prox_mu: float = 0.0
 
 
 @dataclass
@@ -180,16 +182,29 @@ class _StackedBCE(torch.autograd.Function):
 
 
 class _Stacks:
-    """Parameters, buffers and Adam moments of K clients, each tensor with a leading client axis."""
+    """Parameters, buffers and Adam moments of K clients, each tensor with a leading client axis.
 
-    def __init__(self, params: list[torch.Tensor], buffers: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor]):
+    ``anchors`` (FedProx) are the parameters of each client's proximal anchor; they are
+    read, never written.
+    """
+
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        buffers: list[torch.Tensor],
+        exp_avg: list[torch.Tensor],
+        exp_avg_sq: list[torch.Tensor],
+        anchors: list[torch.Tensor] | None = None,
+    ):
         self.params, self.buffers, self.exp_avg, self.exp_avg_sq = params, buffers, exp_avg, exp_avg_sq
+        self.anchors = anchors or []
 
     def take(self, idx: torch.Tensor) -> _Stacks:
         """Copies of the rows ``idx``."""
         pick = lambda ts: [rowwise(t.index_select(0, idx)) for t in ts]  # noqa: E731
         buffers = [t.index_select(0, idx) for t in self.buffers]
-        return _Stacks([p.requires_grad_(True) for p in pick([p.detach() for p in self.params])], buffers, pick(self.exp_avg), pick(self.exp_avg_sq))
+        params = [p.requires_grad_(True) for p in pick([p.detach() for p in self.params])]
+        return _Stacks(params, buffers, pick(self.exp_avg), pick(self.exp_avg_sq), pick(self.anchors))
 
     def put(self, idx: torch.Tensor, sub: _Stacks) -> None:
         """Write ``sub`` back into rows ``idx``."""
@@ -223,14 +238,14 @@ class StackedMLP:
         ]
 
     # --- states in and out --------------------------------------------------------
-    def stack(self, starts: Sequence[TrainState]) -> _Stacks:
-        """Stacks from each job's start state (flat vector and optional Adam state)."""
+    def stack(self, starts: Sequence[TrainState], anchors: Sequence[torch.Tensor] = ()) -> _Stacks:
+        """Stacks from each job's start state (flat vector and optional Adam state) and proximal anchor."""
         flats = torch.stack([s.flat for s in starts]).to(torch.float32)
         k = len(starts)
 
-        def view(name: str) -> torch.Tensor:
+        def view(name: str, source: torch.Tensor = flats) -> torch.Tensor:
             lo, hi, shape = self.slices[name]
-            return flats[:, lo:hi].reshape(k, *shape).clone()
+            return source[:, lo:hi].reshape(k, *shape).clone()
 
         params = [rowwise(view(n)).requires_grad_(True) for n in self.param_names]
         buffers = [view(n) for n in self.buffer_names]
@@ -242,6 +257,9 @@ class StackedMLP:
                     for i, p in enumerate(params)
                 ]
             )
+        if anchors:
+            stacked = torch.stack(list(anchors)).to(torch.float32)
+            return _Stacks(params, buffers, moments[0], moments[1], [rowwise(view(n, stacked)) for n in self.param_names])
         return _Stacks(params, buffers, moments[0], moments[1])
 
     def unstack(self, st: _Stacks, steps: int, which: Sequence[int], n_counted: Sequence[int]) -> list[TrainState]:
@@ -267,7 +285,9 @@ class StackedMLP:
         return out
 
     # --- one stacked step -------------------------------------------------------------
-    def step(self, st: _Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, adam_step: int) -> torch.Tensor:
+    def step(
+        self, st: _Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, adam_step: int, prox_mu: float = 0.0
+    ) -> torch.Tensor:
         """One local step of every stacked client on its batch ``xb[k]``; returns per-client losses."""
         gens = None
         h = xb
@@ -301,6 +321,10 @@ class StackedMLP:
         for p in st.params:
             p.grad = None
         losses.sum().backward()
+        for p, a in zip(st.params, st.anchors):  # FedProx, as local_train does it, one client row at a time
+            grad = rowwise(p.grad)
+            grad.add_(rowwise(p.detach() - a), alpha=prox_mu)
+            p.grad = grad
         self._adam(st, adam_step)
         return losses.detach()
 
@@ -336,9 +360,12 @@ def train_stacked(model: AnomalyModel, layout: FlatLayout, jobs: Sequence[Job], 
         raise ValueError("train_stacked: all jobs must start at the same step")
     if any(j.start.optimizer is not None and j.start.optimizer["state"] and "step" in j.start.optimizer["state"][0] and int(j.start.optimizer["state"][0]["step"]) != first for j in jobs):
         raise ValueError("train_stacked: optimizer step count differs from the start step")
+    mu = jobs[0].prox_mu
+    if any(j.prox_mu != mu for j in jobs):
+        raise ValueError("train_stacked: all jobs must share the proximal weight μ")
     device = jobs[0].x.device
     k = len(jobs)
-    st = net.stack([j.start for j in jobs])
+    st = net.stack([j.start for j in jobs], [j.anchor for j in jobs] if mu else ())
     counted0 = _counters(net, layout, jobs)
     bounds = [batch_bounds(len(j.x), spec.batch_size) for j in jobs]
     spe = [len(b) - 1 for b in bounds]
@@ -364,11 +391,11 @@ def train_stacked(model: AnomalyModel, layout: FlatLayout, jobs: Sequence[Job], 
             yb = torch.stack([yperm[j][lo:hi] for j in members])
             seeds = [jobs[j].seed for j in members]
             if len(members) == k:
-                losses[:, step - first] = net.step(st, xb, yb, seeds, step, step + 1).cpu().numpy()
+                losses[:, step - first] = net.step(st, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
             else:
                 idx = torch.tensor(members, device=device)
                 sub = st.take(idx)
-                losses[members, step - first] = net.step(sub, xb, yb, seeds, step, step + 1).cpu().numpy()
+                losses[members, step - first] = net.step(sub, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
                 st.put(idx, sub)
         done = [j for j in active if step + 1 in keep[j]]
         if done:

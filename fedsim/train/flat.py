@@ -49,6 +49,16 @@ class FlatLayout:
         """A state dict (in this layout's order) as a new float32 vector."""
         return torch.cat([state[name].detach().reshape(-1).to(torch.float32) for name in self.names])
 
+    def views(self, flat: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
+        """The entries ``names`` of ``flat`` as views in their own shapes (no copy)."""
+        where = dict(zip(self.names, zip(torch.split(flat, self.numels), self.shapes)))
+        return [where[n][0].view(where[n][1]) for n in names]
+
+    def param_mask(self, module: nn.Module) -> torch.Tensor:
+        """True at the positions of ``module``'s trainable parameters, False at its buffers."""
+        params = {n for n, _ in module.named_parameters()}
+        return torch.cat([torch.full((k,), name in params, dtype=torch.bool) for name, k in zip(self.names, self.numels)])
+
     def load(self, module: nn.Module, flat: torch.Tensor) -> None:
         """Copy ``flat`` into the module's state in place (integer buffers are rounded)."""
         sd = module.state_dict()

@@ -89,16 +89,23 @@ def local_train(
     spec: LocalSpec,
     seed: int,
     stop_step: int,
+    anchor: torch.Tensor | None = None,
+    prox_mu: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` from ``start`` up to global step ``stop_step`` on ``(x, y)``.
 
     ``model`` is a scratch module whose state is overwritten; the caller's tensors are
     never modified. Returns the state at ``stop_step`` with a fresh copy of the weights.
+    With ``prox_mu`` > 0 (FedProx), every step adds μ·(w − anchor) to the gradient of
+    the parameters, i.e. minimises loss + μ/2·‖w − anchor‖²; the reported loss is the
+    data loss alone.
     """
     n = len(x)
     layout.load(model, start.flat)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    params = list(model.parameters())
+    anchors = layout.views(anchor, [name for name, _ in model.named_parameters()]) if prox_mu else []
+    opt = torch.optim.Adam(params, lr=spec.lr)
     if start.optimizer is not None:
         opt.load_state_dict(start.optimizer)
     bounds = batch_bounds(n, spec.batch_size)
@@ -116,6 +123,8 @@ def local_train(
             opt.zero_grad(set_to_none=True)
             loss = model.loss(x[rows], y[rows])
             loss.backward()
+            for p, a in zip(params, anchors):
+                p.grad.add_(p.detach() - a, alpha=prox_mu)
             opt.step()
             total += loss.detach()
     steps = stop_step - start.step

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fedsim.fl.aggregate import weighted_mean
-from fedsim.fl.strategy import FedAvg
+from fedsim.fl.strategies import FedAvg
 
 
 @given(st.lists(st.integers(1, 1000), min_size=1, max_size=8))

@@ -1,0 +1,57 @@
+"""What travels between the server and the clients: instructions out, updates back.
+
+Kept apart from the processes that exchange them so that the client and server
+modules both depend on this one and never on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class FitIns:
+    """The server's instructions for one round of local training (Flower's ``FitIns``).
+
+    Every selected client starts from ``flat``; the other fields change what its
+    training does, so a strategy with a client half (FedProx, FedL2P) says so here
+    rather than in the client code.
+    """
+
+    flat: torch.Tensor  # global state to start from
+    prox_mu: float = 0.0  # FedProx: weight μ of the proximal term μ/2·‖w − flat‖²; 0 = plain training
+    meta: torch.Tensor | None = None  # FedL2P: the meta-nets' parameters, flat
+
+    @property
+    def extra_bytes(self) -> int:
+        """Bytes sent along with the model (the meta-nets)."""
+        return 0 if self.meta is None else self.meta.numel() * self.meta.element_size()
+
+
+@dataclass(frozen=True)
+class Update:
+    """A client's result for one round, as it arrives at the server."""
+
+    client: int
+    round: int
+    flat: torch.Tensor
+    num_samples: int
+    loss: float
+    origin: int = -1  # whose data was trained (differs from ``client`` after redistribution)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # strategy payload (FedL2P hypergradients)
+
+    @property
+    def extra_bytes(self) -> int:
+        """Bytes uploaded along with the model."""
+        return sum(t.numel() * t.element_size() for t in self.extras.values())
+
+
+@dataclass(frozen=True)
+class Job:
+    """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed)."""
+
+    data: int
+    origin: int
+    extra_bytes: int = 0  # training data shipped along with the task (redistribution)

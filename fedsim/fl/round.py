@@ -1,0 +1,88 @@
+"""One round's shared state, and the task the server puts in a client's inbox.
+
+The server opens a :class:`Round`, clients deliver into it, and the server closes it;
+both sides hold the same object, so neither module needs the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import simpy
+
+from fedsim.fl.messages import FitIns, Job, Update
+from fedsim.sim.recorder import Recorder
+
+Key = tuple[int, int]  # (client doing the work, client whose data it is)
+
+
+class Round:
+    """One round's shared state: the instructions sent out, the work still owed, the updates in."""
+
+    def __init__(self, env: simpy.Environment, number: int, fit: FitIns, selected: Sequence[int], recorder: Recorder) -> None:
+        self.number = number
+        self.fit = fit
+        self.selected = list(selected)
+        self.recorder = recorder
+        self.wanted: set[Key] = {(c, c) for c in selected}
+        self.waiting: set[Key] = set(self.wanted)
+        self.updates: list[Update] = []
+        self.dropouts: set[int] = set()
+        self.on_dropout: Callable[[int], None] | None = None  # the server's policy for a client that will not report
+        self.closed = False
+        self.all_in = env.event()
+        if not self.waiting:
+            self.all_in.succeed()
+
+    @property
+    def global_flat(self):
+        """The global state this round started from."""
+        return self.fit.flat
+
+    def wants(self, key: Key) -> bool:
+        """Whether the server still wants the work ``key``."""
+        return not self.closed and key in self.wanted
+
+    def expect(self, key: Key) -> None:
+        """Add work to wait for (redistributed data)."""
+        self.wanted.add(key)
+        self.waiting.add(key)
+
+    def give_up(self, key: Key) -> None:
+        """Stop waiting for ``key``; its update will be refused."""
+        self.wanted.discard(key)
+        self._settle(key)
+
+    def dropped(self, cid: int) -> None:
+        """The server learned that ``cid`` will not report this round."""
+        self.dropouts.add(cid)
+        if self.on_dropout is not None and not self.closed:
+            self.on_dropout(cid)
+        self.give_up((cid, cid))
+
+    def receive(self, update: Update) -> bool:
+        """An update arrived; returns whether it was accepted (wanted and in time)."""
+        key = (update.client, update.origin)
+        if not self.wants(key):
+            self.recorder.event("late", client=update.client, round=self.number)
+            return False
+        self.recorder.event("receive", client=update.client, round=self.number)
+        self.updates.append(update)
+        self.wanted.discard(key)
+        self._settle(key)
+        return True
+
+    def _settle(self, key: Key) -> None:
+        self.waiting.discard(key)
+        if not self.waiting and not self.all_in.triggered:
+            self.all_in.succeed()
+
+
+@dataclass(frozen=True)
+class Task:
+    """The server's request to train in a round (``dropout``: the client will not report)."""
+
+    round: Round
+    dropout: bool = False
+    job: Job | None = None
