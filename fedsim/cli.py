@@ -35,11 +35,12 @@ SEARCHPATH = f"hydra.searchpath=[file://{REPO}]"  # makes scenarios/ a config gr
 
 log = logging.getLogger("fedsim")
 JOBS_ENV = "FEDSIM_SWEEP_JOBS"  # number of jobs in the current sweep, for "job i/N" (read by workers too)
-SUBCOMMANDS = ("collect", "plot", "tune")
+SUBCOMMANDS = ("collect", "plot", "tune", "paper")
 USAGE = """usage: fedsim [-m] [overrides ...]       run one job, or sweep with -m
        fedsim collect <sweep dir> [--out table.parquet]
        fedsim plot <kind> <table> [--out path] [--format png,svg]
-       fedsim tune [overrides ...]"""
+       fedsim tune [overrides ...]
+       fedsim paper gather <table2|clients|dropout> <sweep dir> [--out dir] | fedsim paper render [--out dir]"""
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -193,6 +194,10 @@ def _subcommand(name: str, args: list[str]) -> None:
         from fedsim.figures.cli import main as plot_main
 
         raise SystemExit(plot_main(args))
+    if name == "paper":
+        from fedsim.experiments.paper import main as paper_main
+
+        raise SystemExit(paper_main(args))
     try:  # tune is a hydra app of its own; imported only when asked for
         from fedsim.experiments.tune import main as tune_main
     except ImportError as exc:

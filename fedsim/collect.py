@@ -37,6 +37,7 @@ JOBS = "jobs.csv"
 STATUSES = ("complete", "incomplete", "missing", "stale")
 STUDY_KEYS = (
     "strategy.name",
+    "data.source._target_",
     "run.seed",
     "data.num_clients",
     "failure.dropout",

@@ -33,8 +33,10 @@ class DataConfig:
     partition: str = "iid"  # iid | dirichlet (label skew over attack categories)
     alpha: float = 0.5  # Dirichlet concentration; small = more skewed
     val_fraction: float = 0.1  # share of training rows the server keeps for early stopping
+    max_rows: int | None = None  # keep at most this many training rows (seeded sample, stratified by category); test rows stay
 
     def __post_init__(self) -> None:
+        _require(self.max_rows is None or self.max_rows >= 10, "data.max_rows", "≥ 10 or null", self.max_rows)
         _require(self.num_clients >= 1, "data.num_clients", "≥ 1", self.num_clients)
         _require(self.partition in ("iid", "dirichlet"), "data.partition", "iid or dirichlet", self.partition)
         _require(self.alpha > 0, "data.alpha", "> 0", self.alpha)

@@ -13,7 +13,7 @@ from fedsim.errors import FedsimError
 
 register_configs()
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
-SCENARIOS = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml")) + sorted(f"paper/{p.stem}" for p in (REPO / "scenarios" / "paper").glob("*.yaml"))
 
 
 def composed(*overrides: str):

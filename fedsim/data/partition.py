@@ -80,6 +80,21 @@ def _cuts(share: np.ndarray, n: int) -> np.ndarray:
     return (np.cumsum(share) * n).astype(int)[:-1]
 
 
+def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` rows drawn without replacement, each class in its share of ``labels``.
+
+    Largest-remainder rounding keeps the total exactly ``n`` (all rows when ``n`` ≥ their number).
+    """
+    if n >= len(labels):
+        return np.arange(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * n / len(labels)
+    take = np.floor(quota).astype(int)
+    take[np.argsort(-(quota - take), kind="stable")[: n - take.sum()]] += 1
+    picks = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(picks))
+
+
 def by_category(
     categories: np.ndarray,
     num_clients: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -77,6 +78,16 @@ def split_rows(data: TabularData, cfg: Config) -> Split:
         test_labels = data.category_test if data.category_test is not None else data.y_test
         tests = partition.by_proportions(np.asarray(test_labels), shares, g_test) if cfg.run.client_eval else None
     return Split(clients=[rest[s] for s in shards], val=val, client_tests=tests)
+
+
+def cap_rows(data: TabularData, max_rows: int | None, seed: int) -> TabularData:
+    """``data`` with at most ``max_rows`` training rows, sampled per category so class shares stay."""
+    if max_rows is None or len(data.y_train) <= max_rows:
+        return data
+    labels = data.category_train if data.category_train is not None else data.y_train
+    keep = partition.stratified_sample(np.asarray(labels), max_rows, rng(seed, "max-rows"))
+    category = data.category_train[keep] if data.category_train is not None else None
+    return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep], category_train=category)
 
 
 def build_model(cfg: Config, num_features: int, device: torch.device) -> AnomalyModel:
@@ -156,7 +167,7 @@ def run_experiment(
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
-    data: TabularData = instantiate(cfg.data.source, seed=cfg.run.seed)
+    data = cap_rows(instantiate(cfg.data.source, seed=cfg.run.seed), cfg.data.max_rows, cfg.run.seed)
     split = split_rows(data, cfg)
 
     def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

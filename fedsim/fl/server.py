@@ -224,7 +224,7 @@ class Server:
     def client_means(self, number: int, rows: list[dict[str, float]]) -> dict[str, float]:
         """Record the per-client scores of round ``number``; the round's row gets their means."""
         self.recorder.client_evals.extend({"round": number, **r} for r in rows)
-        return {f"client_{key}": _mean_defined([r[key] for r in rows]) for key in ("accuracy", "auc")}
+        return {f"client_{key}": _mean_defined([r[key] for r in rows]) for key in ("loss", "accuracy", "auc")}
 
     def dropouts(self, number: int, selected: list[int]) -> np.ndarray:
         """Which selected clients drop out of round ``number``.
