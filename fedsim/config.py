@@ -123,6 +123,35 @@ class FedOptConfig(StrategyConfig):
 
 
 @dataclass
+class FedL2PConfig(StrategyConfig):
+    """FedL2P: FedAvg's global model plus meta-nets that personalise it per client (fedsim.fl.strategies.fedl2p)."""
+
+    name: str = "fedl2p"
+    finetune_steps: int = 5  # SGD steps of a client's personalisation (each is also unrolled for the hypergradient)
+    finetune_batch_size: int = 32
+    finetune_lr: float = 0.01  # SGD rate that the LR-net's per-tensor multipliers scale
+    lr_max: float = 100.0  # clamp of an LR multiplier
+    meta_lr: float = 0.1  # server SGD step on the averaged, clamped hypergradient
+    meta_clip: float = 1.0  # clamp of each hypergradient coordinate (the authors' ±1)
+    meta_hidden: int = 100  # width of the meta-nets' hidden layers
+    meta_val_fraction: float = 0.2  # share of a client's rows held out for its meta-validation loss
+
+    def names(self) -> tuple[str, ...]:
+        return ("fedl2p",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.finetune_steps >= 0, "strategy.finetune_steps", "≥ 0", self.finetune_steps)
+        _require(self.finetune_batch_size >= 2, "strategy.finetune_batch_size", "≥ 2", self.finetune_batch_size)
+        _require(self.finetune_lr > 0, "strategy.finetune_lr", "> 0", self.finetune_lr)
+        _require(self.lr_max > 0, "strategy.lr_max", "> 0", self.lr_max)
+        _require(self.meta_lr >= 0, "strategy.meta_lr", "≥ 0", self.meta_lr)
+        _require(self.meta_clip > 0, "strategy.meta_clip", "> 0", self.meta_clip)
+        _require(self.meta_hidden >= 1, "strategy.meta_hidden", "≥ 1", self.meta_hidden)
+        _require(0 < self.meta_val_fraction < 1, "strategy.meta_val_fraction", "in (0, 1)", self.meta_val_fraction)
+
+
+@dataclass
 class FailureConfig:
     """Weibull failure clocks on clients, and per-round dropout."""
 
@@ -283,5 +312,6 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     cs.store(group="strategy", name="fedprox_schema", node=FedProxConfig)
     cs.store(group="strategy", name="fedopt_schema", node=FedOptConfig)
+    cs.store(group="strategy", name="fedl2p_schema", node=FedL2PConfig)
     cs.store(group="model", name="dnn_schema", node=DNNConfig)
     cs.store(group="data/source", name="synthetic_schema", node=SyntheticSource)

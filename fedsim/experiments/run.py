@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 
 from fedsim import figures, progress
-from fedsim.config import Config, FedOptConfig, FedProxConfig
+from fedsim.config import Config, FedL2PConfig, FedOptConfig, FedProxConfig
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
@@ -25,7 +25,7 @@ from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_init
 from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
-from fedsim.fl.strategies import FedAdam, FedAvg, FedProx, FedYogi, Strategy
+from fedsim.fl.strategies import FedAdam, FedAvg, FedL2P, FedProx, FedYogi, Strategy
 from fedsim.models.base import AnomalyModel
 from fedsim.results import SUMMARY, write_json, write_table, write_text
 from fedsim.seeding import rng, torch_seed
@@ -33,6 +33,7 @@ from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
+from fedsim.train.personalize import PersonalizeSpec, meta_init
 
 log = logging.getLogger(__name__)
 ACCOUNTS = ("useful_s", "checkpoint_s", "lost_s", "recovery_s", "waiting_s")
@@ -104,6 +105,12 @@ def build_strategy(cfg: Config, model: AnomalyModel, layout: FlatLayout) -> Stra
     select = {"fraction": s.fraction, "min_clients": s.min_clients}
     if isinstance(s, FedProxConfig):
         return FedProx(mu=s.mu, **select)
+    if isinstance(s, FedL2PConfig):
+        spec = PersonalizeSpec(
+            steps=s.finetune_steps, batch_size=s.finetune_batch_size, base_lr=s.finetune_lr, lr_max=s.lr_max, val_fraction=s.meta_val_fraction, hidden=s.meta_hidden
+        )
+        meta = meta_init(model, spec, cfg.run.seed).to(next(model.parameters()).device)
+        return FedL2P(meta=meta, spec=spec, meta_lr=s.meta_lr, clip=s.meta_clip, **select)
     if isinstance(s, FedOptConfig):
         cls = FedAdam if s.name == "fedadam" else FedYogi
         return cls(params=layout.param_mask(model), lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau, **select)

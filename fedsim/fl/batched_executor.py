@@ -23,6 +23,7 @@ import torch
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.messages import FitIns
 from fedsim.models.base import AnomalyModel
+from fedsim.train import personalize
 from fedsim.train.batched import Job, StackedMLP, Trajectory, stack_support, train_stacked
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState
@@ -58,6 +59,9 @@ class BatchedExecutor(SequentialExecutor):
         self.skip_discarded = skip_discarded  # train nothing a drawn failure will throw away
         self.pending: list[_Planned] = []
         self.done: dict[tuple[int, int], Trajectory] = {}
+        self.pending_meta: list[tuple[int, int]] = []  # (client, seed) of FedL2P meta steps planned for ``meta_fit``
+        self.meta_fit: FitIns | None = None
+        self.meta_done: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self.stats = {"planned": 0, "skipped": 0, "stacked": 0, "fallback": 0, "batches": 0}
 
     def plan(
@@ -98,6 +102,41 @@ class BatchedExecutor(SequentialExecutor):
             self.stats["fallback"] += 1
             return super().train(client, start, seed=seed, stop_step=stop_step, fit=fit)
         return hit
+
+    def plan_meta(self, client: int, fit: FitIns, *, seed: int) -> None:
+        """Announce a FedL2P meta step of ``client`` under ``fit``; all of a round's are computed together."""
+        if fit is not self.meta_fit:
+            self.meta_fit, self.pending_meta, self.meta_done = fit, [], {}
+        self.pending_meta.append((client, seed))
+
+    def meta_gradient(self, client: int, fit: FitIns, *, seed: int) -> dict[str, torch.Tensor]:
+        """The planned meta steps of the round in one ``vmap`` (≤ ``max_group`` clients at a time); else one client."""
+        if fit is self.meta_fit and (client, seed) in self.pending_meta:
+            t0 = time.perf_counter()
+            p = fit.personalize
+            assert p is not None
+            todo, self.pending_meta = self.pending_meta, []
+            for lo in range(0, len(todo), self.max_group):
+                chunk = todo[lo : lo + self.max_group]
+                out = personalize.meta_gradient_many(
+                    self.model, self.layout, fit.flat, p.meta, [self.data[c] for c, _ in chunk], spec=p.spec, seeds=[s for _, s in chunk]
+                )
+                for key, (loss, grad) in zip(chunk, out):
+                    self.meta_done[key] = {"meta_grad": grad, "meta_loss": torch.tensor(loss)}
+            self.wall_s += time.perf_counter() - t0
+        hit = self.meta_done.pop((client, seed), None) if fit is self.meta_fit else None
+        return hit if hit is not None else super().meta_gradient(client, fit, seed=seed)
+
+    def personalize_all(self, clients: Sequence[int], fit: FitIns, seeds: Sequence[int]) -> list[torch.Tensor]:
+        """Every client's personalisation in ``vmap`` chunks of ``max_group`` (equal to one at a time up to float32 summation order)."""
+        p = fit.personalize
+        assert p is not None
+        out: list[torch.Tensor] = []
+        for lo in range(0, len(clients), self.max_group):
+            chunk = list(clients[lo : lo + self.max_group])
+            data = [self.data[c] for c in chunk]
+            out += personalize.personalize_many(self.model, self.layout, fit.flat, p.meta, data, spec=p.spec, seeds=list(seeds[lo : lo + self.max_group]))
+        return out
 
     def _lookup(self, client: int, start: TrainState, seed: int, stop_step: int) -> TrainResult | None:
         traj = self.done.get((client, seed))

@@ -211,10 +211,18 @@ class Client:
                 self.ledger.checkpointed()
                 self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step)
         self.ledger.enter("work", self.env.now)
+        extras = {}
+        if rnd.fit.personalize is not None:  # FedL2P: the meta step after local training
+            busy = self.meta_seconds(job.data, rnd)
+            self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy)
+            yield self.env.timeout(busy)
+            extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
         self.recorder.event("upload", client=self.cid, round=rnd.number)
-        yield from self.send(self.uplink, nbytes)
+        upload_bytes = nbytes + sum(t.numel() * t.element_size() for t in extras.values())
+        yield from self.send(self.uplink, upload_bytes)
         loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
-        update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=self.executor.num_samples(job.data), loss=loss, origin=job.origin)
+        samples = self.executor.num_samples(job.data)
+        update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras)
         accepted = rnd.receive(update)
         self.ledger.enter("waiting", self.env.now)
         if accepted:
@@ -243,6 +251,15 @@ class Client:
             if stop < stops[-1]:
                 t += self.checkpointing.cost(self.checkpoint_bytes)
         plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
+        plan_meta = getattr(self.executor, "plan_meta", None)
+        if plan_meta is not None and rnd.fit.personalize is not None and reached[-1:] == stops[-1:]:
+            if t + self.meta_seconds(data, rnd) <= self.next_failure_s:
+                plan_meta(data, rnd.fit, seed=seed)
+
+    def meta_seconds(self, data: int, rnd: Round) -> float:
+        """Virtual seconds of FedL2P's meta step on dataset ``data``."""
+        assert rnd.fit.personalize is not None
+        return rnd.fit.personalize.work_rows(self.executor.num_samples(data)) * self.compute.cost_per_sample_s / self.speed
 
     def restore(self, rnd: Round, job: Job):
         """Under ``restore_checkpoint``: pay R and load this round's checkpoint, else ``None`` (use the global model)."""

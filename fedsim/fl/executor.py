@@ -15,6 +15,7 @@ import torch
 
 from fedsim.fl.messages import FitIns
 from fedsim.models.base import AnomalyModel
+from fedsim.train import personalize
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, local_train, steps_per_epoch
 
@@ -67,3 +68,19 @@ class SequentialExecutor:
         result = local_train(self.model, self.layout, start, x, y, spec=self.spec, seed=seed, stop_step=stop_step, anchor=anchor, prox_mu=mu)
         self.wall_s += time.perf_counter() - t0
         return result
+
+    def meta_gradient(self, client: int, fit: FitIns, *, seed: int) -> dict[str, torch.Tensor]:
+        """FedL2P's client step on dataset ``client``: the hypergradient of the meta-nets (and the meta-validation loss)."""
+        t0 = time.perf_counter()
+        p = fit.personalize
+        assert p is not None
+        x, y = self.data[client]
+        loss, grad = personalize.meta_gradient(self.model, self.layout, fit.flat, p.meta, x, y, spec=p.spec, seed=seed)
+        self.wall_s += time.perf_counter() - t0
+        return {"meta_grad": grad, "meta_loss": torch.tensor(loss)}
+
+    def personalize_all(self, clients: Sequence[int], fit: FitIns, seeds: Sequence[int]) -> list[torch.Tensor]:
+        """Each client's personalisation of ``fit.flat`` on its own training rows (for evaluation)."""
+        p = fit.personalize
+        assert p is not None
+        return [personalize.personalize(self.model, self.layout, fit.flat, p.meta, *self.data[c], spec=p.spec, seed=s) for c, s in zip(clients, seeds)]

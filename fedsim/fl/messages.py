@@ -10,6 +10,27 @@ from dataclasses import dataclass, field
 
 import torch
 
+from fedsim.train.personalize import PersonalizeSpec
+
+
+@dataclass(frozen=True)
+class Personalization:
+    """FedL2P's instructions: the meta-nets' parameters (flat) and how to fine-tune with them."""
+
+    meta: torch.Tensor
+    spec: PersonalizeSpec
+
+    def work_rows(self, n_rows: int) -> int:
+        """Virtual cost of a client's meta step, in training-row equivalents.
+
+        The fine-tuning steps' rows count three times (forward, backward, and the
+        backward through the unrolled steps for the hypergradient), the
+        meta-validation rows twice (forward and backward). A modelling assumption,
+        like the per-row cost of local training.
+        """
+        n_val = max(1, round(self.spec.val_fraction * n_rows))
+        return 3 * self.spec.steps * self.spec.batch_size + 2 * n_val
+
 
 @dataclass(frozen=True)
 class FitIns:
@@ -22,12 +43,13 @@ class FitIns:
 
     flat: torch.Tensor  # global state to start from
     prox_mu: float = 0.0  # FedProx: weight μ of the proximal term μ/2·‖w − flat‖²; 0 = plain training
-    meta: torch.Tensor | None = None  # FedL2P: the meta-nets' parameters, flat
+    personalize: Personalization | None = None  # FedL2P: also return the meta-nets' hypergradient
 
     @property
     def extra_bytes(self) -> int:
         """Bytes sent along with the model (the meta-nets)."""
-        return 0 if self.meta is None else self.meta.numel() * self.meta.element_size()
+        meta = self.personalize.meta if self.personalize is not None else None
+        return 0 if meta is None else meta.numel() * meta.element_size()
 
 
 @dataclass(frozen=True)

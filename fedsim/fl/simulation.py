@@ -22,7 +22,7 @@ from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, 
 from fedsim.fl.server import RoundPolicy, Server, Stopping
 from fedsim.fl.strategies import Strategy
 from fedsim.models.base import AnomalyModel
-from fedsim.seeding import rng
+from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureModel, failure_clock, trace_clock
 from fedsim.sim.network import Link
@@ -154,11 +154,15 @@ def simulate(
         """Each client's model (personalised when the strategy says so) on the client's own test rows."""
         t0 = time.perf_counter()
         fit = strategy.personalization(flat)
+        scored = [cid for cid, (_, y) in enumerate(client_tests or ()) if len(y)]
+        if fit is None:
+            models = [flat] * len(scored)
+        else:
+            models = executor.personalize_all(scored, fit, [torch_seed(settings.seed, "personalize", cid) for cid in scored])
         rows = []
-        for cid, (x, y) in enumerate(client_tests or ()):
-            if len(y):
-                own = executor.personalize(cid, fit) if fit is not None else flat
-                rows.append({"client": cid, "rows": len(y), **evaluate(model, layout, own, x, y, threshold=threshold[0])})
+        for cid, own in zip(scored, models):
+            x, y = client_tests[cid]  # type: ignore[index]
+            rows.append({"client": cid, "rows": len(y), **evaluate(model, layout, own, x, y, threshold=threshold[0])})
         wall_eval[0] += time.perf_counter() - t0
         return rows
 

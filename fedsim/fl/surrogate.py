@@ -137,3 +137,8 @@ class SurrogateExecutor:
         result = TrainResult(state=TrainState(flat=flat, step=stop_step), loss=self.curve.loss(w), samples=samples)
         self.wall_s += time.perf_counter() - t0
         return result
+
+    def meta_gradient(self, client: int, fit: object, *, seed: int) -> dict[str, torch.Tensor]:
+        """No personalisation in the surrogate: a zero hypergradient of the real size (FedL2P's timing and bytes stay exact)."""
+        meta = fit.personalize.meta  # type: ignore[attr-defined]
+        return {"meta_grad": torch.zeros_like(meta), "meta_loss": torch.tensor(float("nan"))}

@@ -234,6 +234,19 @@ def meta_init(model: AnomalyModel, spec: PersonalizeSpec, seed: int) -> torch.Te
     return init_meta(shapes, spec.init_gain, torch_generator(seed, "fedl2p-meta-init"))
 
 
+def pinned_meta(model: AnomalyModel, spec: PersonalizeSpec, *, beta: float, multiplier: float) -> torch.Tensor:
+    """Meta-nets that answer every client with the same β and LR multiplier (last layers' weights zero).
+
+    β = 0 and multiplier 1 make personalisation plain SGD at ``base_lr`` on the global
+    BatchNorm statistics: FedL2P's ablation "FedAvg, then fine-tune".
+    """
+    shapes = _meta_shapes(mlp_arch(model, FlatLayout.of(model)), spec)
+    parts = [torch.zeros(s) for s in shapes.shapes]
+    parts[5].fill_(beta)  # BN-net output bias
+    parts[11].fill_(multiplier)  # LR-net output bias
+    return torch.cat([t.reshape(-1) for t in parts])
+
+
 def client_profile(model: AnomalyModel, layout: FlatLayout, flat: torch.Tensor, x: torch.Tensor) -> ClientProfile:
     """The profile of the rows ``x`` under the global state ``flat`` (model in eval mode)."""
     arch = mlp_arch(model, layout)
