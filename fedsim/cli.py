@@ -22,12 +22,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override
 from omegaconf import DictConfig, OmegaConf
 
 from fedsim.config import Config, register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
-from fedsim.sweep import cores, expand, is_done, threads_per_job
+from fedsim.sweep import cores, expand, is_done, objective_value, threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
@@ -75,9 +76,16 @@ def first_point(overrides: list[str]) -> list[str]:
     for o in parsed:
         if o.is_hydra_override():
             continue
-        value = next(iter(o.sweep_string_iterator())) if o.is_sweep_override() else o.get_value_element_as_str()
+        value = sweep_values(o)[0] if o.is_sweep_override() else o.get_value_element_as_str()
         out.append(f"{o.get_key_element()}={value}")
     return out
+
+
+def sweep_values(o: Override) -> list[str]:
+    """The values of a sweep to validate: every choice or range value; both ends of an interval (optuna)."""
+    if isinstance(o.value(), IntervalSweep):
+        return [str(o.value().start), str(o.value().end)]
+    return list(o.sweep_string_iterator())
 
 
 def scenario_dirs(args: list[str]) -> list[str]:
@@ -109,7 +117,7 @@ def sweep_points(overrides: list[str]) -> list[list[str]]:
         if o.is_hydra_override() or not o.is_sweep_override():
             continue
         key = o.get_key_element()
-        for value in list(o.sweep_string_iterator())[1:]:
+        for value in sweep_values(o)[1:]:
             points.append([f"{key}={value}" if p.split("=", 1)[0] == key else p for p in base])
     return points
 
@@ -130,7 +138,8 @@ def preflight(overrides: list[str]) -> Mapping[str, str]:
         points = sweep_points(list(merged.values()))
         for point in points:
             to_config(compose("config", overrides=[*point, SEARCHPATH]))
-    return {**params, "__multirun__": str(multirun)}
+    trials = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweeper.n_trials=")), cfg.hydra.sweeper.get("n_trials"))
+    return {**params, "__multirun__": str(multirun), "__trials__": str(trials or 0)}
 
 
 _jobs_bar = None  # a bar over the jobs of an in-process (basic launcher) sweep on a terminal
@@ -162,7 +171,7 @@ def _job(cfg: DictConfig) -> float:
     if multirun and is_done(out, resolved):  # a re-run sweep: this job already finished with this config
         log.info("%sskipped: complete -> %s", head, out)
         _advance_jobs_bar(total)
-        return float(json.loads((out / "summary.json").read_text())["final_accuracy"])
+        return objective_value(json.loads((out / "summary.json").read_text()), cfg.run.objective)
     parallel = "n_jobs" in hc.launcher or "cpus_per_task" in hc.launcher or "ray" in hc.launcher
     if parallel:
         allow_bars(False)  # several jobs share the terminal: one log line per round instead
@@ -172,16 +181,16 @@ def _job(cfg: DictConfig) -> float:
             import torch
 
             torch.set_num_threads(threads)  # threads × parallel jobs ≤ cores; compute.threads > 0 wins
-    from fedsim.experiments.run import run_and_write  # torch and the engine load only when a job runs
+    from fedsim.experiments.repeats import run_seeds  # torch and the engine load only when a job runs
 
     try:
-        summary = run_and_write(to_config(cfg), out, resolved)
+        summary = run_seeds(to_config(cfg), out, resolved)
     except FedsimError as exc:
         print(f"fedsim: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     log.info(job_line(num, total, summary, str(out)))
     _advance_jobs_bar(total)
-    return float(summary["final_accuracy"])
+    return objective_value(summary, cfg.run.objective)
 
 
 def _subcommand(name: str, args: list[str]) -> None:
@@ -223,8 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # composition and validation errors alike
         print(f"fedsim: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    trials = int(sweep.pop("__trials__"))  # an optuna sweep: n_trials jobs
     if sweep.pop("__multirun__") == "True" or "-m" in args or "--multirun" in args:
         task = [o for o in overrides if not o.startswith("hydra")]
-        os.environ[JOBS_ENV] = str(len(expand(task, sweep)))
+        os.environ[JOBS_ENV] = str(trials or len(expand(task, sweep)))
     sys.argv = [sys.argv[0], *args, *scenario_dirs(args), SEARCHPATH]
     _job()

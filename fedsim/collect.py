@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from fedsim.results import SUMMARY, write_table
@@ -80,13 +81,16 @@ def parse_params(overrides: Sequence[str]) -> dict[str, object]:
 
 
 def expected_grid(sweep_dir: Path) -> list[tuple[str, ...]] | None:
-    """Every job's overrides, as hydra expanded them, from the sweep's ``multirun.yaml`` (None if absent)."""
+    """Every job's overrides, as hydra expanded them, from the sweep's ``multirun.yaml`` (None if absent or not a grid)."""
     path = Path(sweep_dir) / "multirun.yaml"
     if not path.is_file():
         return None
     hydra_cfg = OmegaConf.load(path).hydra
     params = {str(k): str(v) for k, v in (hydra_cfg.sweeper.get("params") or {}).items()}
-    return [tuple(job) for job in expand(list(hydra_cfg.overrides.task), params)]
+    try:
+        return [tuple(job) for job in expand(list(hydra_cfg.overrides.task), params)]
+    except HydraException:  # not a grid (an optuna search picks its trials as it goes)
+        return None
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

@@ -18,6 +18,9 @@ from omegaconf import MISSING
 from fedsim.errors import FedsimError
 from fedsim.models.dnn import PAPER_HIDDEN
 
+TAU_RULES = ("auto", "adaptive")  # checkpoint.tau_s values that are rules, not numbers
+OBJECTIVES = ("final_accuracy", "virtual_s", "time_to_target_s")  # run.objective
+
 
 def _require(ok: bool, key: str, allowed: str, value: object) -> None:
     if not ok:
@@ -152,6 +155,20 @@ class FedL2PConfig(StrategyConfig):
 
 
 @dataclass
+class FailureGroup:
+    """One part of a mixed fleet: a ``share`` of the clients with Weibull shape k and scale λ (virtual s)."""
+
+    share: float = 1.0
+    shape: float = 1.5
+    scale: float = 600.0
+
+    def __post_init__(self) -> None:
+        _require(0 < self.share <= 1, "failure.groups[].share", "in (0, 1]", self.share)
+        _require(self.shape > 0, "failure.groups[].shape", "> 0", self.shape)
+        _require(self.scale > 0, "failure.groups[].scale", "> 0", self.scale)
+
+
+@dataclass
 class FailureConfig:
     """Weibull failure clocks on clients, and per-round dropout."""
 
@@ -170,6 +187,7 @@ class FailureConfig:
     server_shape: float = 1.0
     server_scale: float = 36000.0  # virtual seconds
     server_repair_mean_s: float = 30.0
+    groups: list[FailureGroup] = field(default_factory=list)  # a mixed fleet; replaces shape/scale for client clocks
 
     def __post_init__(self) -> None:
         _require(self.shape > 0, "failure.shape", "> 0", self.shape)
@@ -182,6 +200,8 @@ class FailureConfig:
             _require(getattr(self, f"{part}_shape") > 0, f"failure.{part}_shape", "> 0", getattr(self, f"{part}_shape"))
             _require(getattr(self, f"{part}_scale") > 0, f"failure.{part}_scale", "> 0", getattr(self, f"{part}_scale"))
             _require(getattr(self, f"{part}_repair_mean_s") >= 0, f"failure.{part}_repair_mean_s", "≥ 0", getattr(self, f"{part}_repair_mean_s"))
+        shares = sum(g.share for g in self.groups)
+        _require(not self.groups or abs(shares - 1) < 1e-9, "failure.groups", "shares summing to 1", [g.share for g in self.groups])
 
 
 @dataclass
@@ -239,6 +259,8 @@ class RunConfig:
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
     client_eval: bool = False  # score each client's (personalised) model on its own test rows every round: client_eval.csv
+    repeats: int = 1  # > 1: run seeds seed … seed + repeats − 1 (into seed_<s>/) and report their mean
+    objective: str = "final_accuracy"  # what a job returns to a sweeper: final_accuracy | virtual_s | time_to_target_s
 
     def __post_init__(self) -> None:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
@@ -247,6 +269,8 @@ class RunConfig:
         _require(self.deadline_s > 0, "run.deadline_s", "> 0", self.deadline_s)
         _require(self.aggregation_s >= 0, "run.aggregation_s", "≥ 0", self.aggregation_s)
         _require(0 < self.target_accuracy <= 1, "run.target_accuracy", "in (0, 1]", self.target_accuracy)
+        _require(self.repeats >= 1, "run.repeats", "≥ 1", self.repeats)
+        _require(self.objective in OBJECTIVES, "run.objective", " or ".join(OBJECTIVES), self.objective)
 
 
 @dataclass
@@ -254,16 +278,30 @@ class CheckpointConfig:
     """Client checkpoints every τ of local compute; each costs δ = delta_s + bytes ÷ storage bandwidth."""
 
     enabled: bool = False
-    tau_s: float = 1.0  # τ in virtual seconds of local compute
+    tau_s: Any = 1.0  # τ in virtual seconds of local compute; auto: τ* of the failure law; adaptive: per client, refitted
     tau_steps: int = 0  # > 0: τ counted in local steps instead of seconds
     delta_s: float = 0.05  # fixed part of the checkpoint cost, virtual seconds
     storage_mbps: float = 2000.0  # storage write bandwidth, Mbit/s
     restart_s: float = 0.5  # R: virtual seconds to restart from a checkpoint
     server: bool = True  # the server also checkpoints the global model each round
     on_disk: bool = False  # write checkpoint files (under the run directory) instead of memory
+    model: str = "renewal"  # auto/adaptive: failure model of C(τ) (renewal | segment | paper; fedsim.checkpoint.cost)
+    refit_every: int = 1  # adaptive: refit after every n-th failure of the client, or every n-th round
+    refit_on: str = "failures"  # adaptive: failures | rounds
+    min_failures: int = 5  # adaptive: own failures before the client's own fit replaces the prior's k
+    prior_failures: float = 1.0  # adaptive: weight of the prior law (the configured one), in failures
 
     def __post_init__(self) -> None:
-        _require(self.tau_s > 0, "checkpoint.tau_s", "> 0", self.tau_s)
+        self.tau_s = self.tau_s.lower() if isinstance(self.tau_s, str) else self.tau_s
+        named = self.tau_s in TAU_RULES
+        _require(named or (isinstance(self.tau_s, (int, float)) and not isinstance(self.tau_s, bool) and self.tau_s > 0), "checkpoint.tau_s", "> 0, auto or adaptive", self.tau_s)
+        self.tau_s = self.tau_s if named else float(self.tau_s)
+        _require(not named or self.tau_steps == 0, "checkpoint.tau_steps", f"0 with checkpoint.tau_s={self.tau_s}", self.tau_steps)
+        _require(self.model in ("renewal", "segment", "paper"), "checkpoint.model", "renewal, segment or paper (the engine's clocks renew a node at repair)", self.model)
+        _require(self.refit_every >= 1, "checkpoint.refit_every", "≥ 1", self.refit_every)
+        _require(self.refit_on in ("failures", "rounds"), "checkpoint.refit_on", "failures or rounds", self.refit_on)
+        _require(self.min_failures >= 2, "checkpoint.min_failures", "≥ 2 (a Weibull fit needs two failures)", self.min_failures)
+        _require(self.prior_failures > 0, "checkpoint.prior_failures", "> 0", self.prior_failures)
         _require(self.tau_steps >= 0, "checkpoint.tau_steps", "≥ 0", self.tau_steps)
         _require(self.delta_s >= 0, "checkpoint.delta_s", "≥ 0", self.delta_s)
         _require(self.storage_mbps > 0, "checkpoint.storage_mbps", "> 0", self.storage_mbps)

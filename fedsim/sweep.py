@@ -8,6 +8,7 @@ killed or failed job (no summary) or one whose config changed is run again.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -59,3 +60,9 @@ def expand(task_overrides: Sequence[str], sweeper_params: Mapping[str, str] | No
     args = [f"{k}={v}" for k, v in (sweeper_params or {}).items()] + list(task_overrides)
     parsed = OverridesParser.create().parse_overrides(args)
     return BasicSweeper.split_arguments(parsed, None)[0]
+
+
+def objective_value(summary: Mapping[str, object], name: str) -> float:
+    """What a job returns to a sweeper: the summary field ``name`` (``run.objective``); NaN (a target never reached) is +∞."""
+    value = float(summary[name])  # type: ignore[arg-type]
+    return math.inf if math.isnan(value) else value

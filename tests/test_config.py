@@ -48,6 +48,14 @@ def test_every_scenario_composes_and_validates(name):
         ("failure.dropout=1.0", "failure.dropout"),
         ("data.num_clients=0", "data.num_clients"),
         ("strategy.fraction=0", "strategy.fraction"),
+        ("checkpoint.tau_s=-1", "checkpoint.tau_s"),
+        ("checkpoint.tau_s=sometimes", "checkpoint.tau_s"),
+        ("checkpoint.refit_on=weekly", "checkpoint.refit_on"),
+        ("checkpoint.model=minimal_repair", "checkpoint.model"),
+        ("failure.groups=[{share: 0.5, shape: 0.7, scale: 30}]", "failure.groups"),
+        ("failure.groups=[{share: 1.0, shape: 0, scale: 30}]", "failure.groups[].shape"),
+        ("run.objective=loss", "run.objective"),
+        ("run.repeats=0", "run.repeats"),
     ],
 )
 def test_out_of_range_values_name_the_key(override, key):
@@ -70,3 +78,17 @@ def test_first_point_expands_sweeps():
 
 def test_conf_dir_is_the_repo_conf():
     assert CONF_DIR == Path(REPO) / "conf" and (CONF_DIR / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), ("ADAPTIVE", "adaptive"), ("2", 2.0), ("0.25", 0.25)])
+def test_tau_s_is_a_positive_number_auto_or_adaptive(value, expected):
+    assert to_config(composed("checkpoint=every_tau", f"checkpoint.tau_s={value}")).checkpoint.tau_s == expected
+
+
+def test_tau_s_rule_and_tau_steps_exclude_each_other():
+    with pytest.raises(FedsimError, match="checkpoint.tau_steps"):
+        to_config(composed("checkpoint=every_tau", "checkpoint.tau_s=auto", "checkpoint.tau_steps=3"))
+
+
+def test_the_proposed_method_takes_tau_from_the_failure_law():
+    assert to_config(composed("strategy=proposed")).checkpoint.tau_s == "auto"

@@ -20,6 +20,7 @@ from fedsim.config import Config, FedL2PConfig, FedOptConfig, FedProxConfig
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
+from fedsim.experiments.fleet import client_failure_models, tau_rule
 from fedsim.fl.batched_executor import choose_executor
 from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
 from fedsim.fl.server import RoundPolicy, Stopping
@@ -121,12 +122,13 @@ def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
     """Checkpointing, detection, recovery policies and the link/server failure clocks."""
     f, c, r = cfg.failure, cfg.checkpoint, cfg.recovery
     checkpointing = Checkpointing(
-        tau_s=c.tau_s if c.enabled and not c.tau_steps else math.inf,
+        tau_s=c.tau_s if c.enabled and not c.tau_steps and not isinstance(c.tau_s, str) else math.inf,
         tau_steps=c.tau_steps if c.enabled else 0,
         delta_s=c.delta_s,
         storage_bps=c.storage_mbps * 1e6,
         restart_s=c.restart_s,
         server=c.enabled and c.server,
+        rule=tau_rule(cfg),
     )
     return FaultTolerance(
         checkpointing=checkpointing,
@@ -153,6 +155,7 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
         failure=failure,
         anomaly_ratio=anomaly_ratio,
         client_eval=cfg.run.client_eval,
+        client_failure=client_failure_models(cfg),
     )
 
 
@@ -250,6 +253,8 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
         write_table(result.clients, out_dir / "clients.csv")
     if cfg.run.client_eval:
         write_table(result.client_evals, out_dir / "client_eval.csv")
+    if len(result.taus):
+        write_table(result.taus, out_dir / "tau.csv")
     if cfg.run.figure:
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)

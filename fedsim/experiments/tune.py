@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -154,9 +155,9 @@ def measure(fit: WeibullFit, cfg: TuneConfig, tau: float, seed: int) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def summarise(measured: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% Student-t interval across seeds per model and τ."""
-    g = measured.groupby(["model", "tau"])["overhead"]
+def summarise(measured: pd.DataFrame, by: Sequence[str] = ("model", "tau"), value: str = "overhead") -> pd.DataFrame:
+    """Mean and 95% Student-t interval of ``value`` across seeds, per ``by`` (default: per model and τ)."""
+    g = measured.groupby(list(by))[value]
     out = g.agg(mean="mean", sd="std", seeds="count").reset_index()
     half = student_t.ppf(0.975, out["seeds"] - 1) * out["sd"] / np.sqrt(out["seeds"])
     return out.assign(lo=out["mean"] - half, hi=out["mean"] + half).drop(columns="sd")

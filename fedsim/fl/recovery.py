@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fedsim.fl.tuning import TauRule
+
 
 @dataclass(frozen=True)
 class Checkpointing:
@@ -33,6 +35,7 @@ class Checkpointing:
     storage_bps: float = math.inf
     restart_s: float = 0.0
     server: bool = True  # the server also checkpoints the global model and round state
+    rule: TauRule | None = None  # τ chosen per client (auto | adaptive, fedsim.fl.tuning); tau_s is then each client's
 
     def cost(self, nbytes: int) -> float:
         """Virtual seconds to write a checkpoint of ``nbytes``."""
@@ -41,7 +44,7 @@ class Checkpointing:
     @property
     def enabled(self) -> bool:
         """Whether clients checkpoint at all."""
-        return self.tau_steps > 0 or math.isfinite(self.tau_s)
+        return self.tau_steps > 0 or math.isfinite(self.tau_s) or self.rule is not None
 
 
 def checkpoint_steps(step_seconds: np.ndarray, plan: Checkpointing, start: int = 0) -> list[int]:

@@ -21,6 +21,7 @@ from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.server import RoundPolicy, Server, Stopping
 from fedsim.fl.strategies import Strategy
+from fedsim.fl.tuning import Tuning
 from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
@@ -70,6 +71,7 @@ class SimSettings:
     fault: FaultTolerance = field(default_factory=FaultTolerance)
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
     client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
+    client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
 
 
 @dataclass
@@ -87,6 +89,7 @@ class SimResult:
     wall_eval_s: float
     stop_reason: str
     lifetimes: list[float]  # every client time-to-failure drawn, for checking the failure model
+    taus: pd.DataFrame = field(default_factory=pd.DataFrame)  # every τ set under checkpoint.tau_s=auto|adaptive
 
 
 def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
@@ -186,11 +189,13 @@ def simulate(
         for cid in range(len(clients))
     ]
     lifetimes: list[float] = []
+    tuning = Tuning(env, nodes, fault.checkpointing, ckpt_bytes)
     for node in nodes:
+        law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         if node.cid in settings.failure_trace:
-            env.process(trace_clock(env, node, settings.failure_trace[node.cid]))
-        elif settings.failure is not None:
-            env.process(failure_clock(env, node, settings.failure, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes)))
+            env.process(trace_clock(env, tuning.target(node), settings.failure_trace[node.cid]))
+        elif law is not None:
+            env.process(failure_clock(env, tuning.target(node), law, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes)))
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
                 env.process(failure_clock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction)))
@@ -209,7 +214,7 @@ def simulate(
         dropout=settings.dropout,
         seed=settings.seed,
         wall_clock=lambda: executor.wall_s + wall_eval[0],
-        on_round=on_round,
+        on_round=tuning.on_round(on_round),
         detection=fault.detection,
         on_failure=fault.on_failure,
         checkpointing=fault.checkpointing,
@@ -234,4 +239,5 @@ def simulate(
         wall_eval_s=wall_eval[0],
         stop_reason=server.stop_reason,
         lifetimes=lifetimes,
+        taus=tuning.table(),
     )
