@@ -184,7 +184,8 @@ def _job(cfg: DictConfig) -> float:
     from fedsim.experiments.repeats import run_seeds  # torch and the engine load only when a job runs
 
     try:
-        summary = run_seeds(to_config(cfg), out, resolved)
+        config = to_config(cfg)
+        summary = run_seeds(config, out, resolved, resume=config.run.resume or multirun)
     except FedsimError as exc:
         print(f"fedsim: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -259,6 +259,9 @@ class RunConfig:
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
     client_eval: bool = False  # score each client's (personalised) model on its own test rows every round: client_eval.csv
+    resume: bool = False  # continue from the newest snapshot in the run directory (a multirun re-run does so by itself)
+    snapshot_every_s: float = 30.0  # write a snapshot at a round boundary at most this often (wall seconds; 0 = every round)
+    keep_snapshots: int = 2  # snapshots kept on disk (older ones are deleted)
     repeats: int = 1  # > 1: run seeds seed … seed + repeats − 1 (into seed_<s>/) and report their mean
     objective: str = "final_accuracy"  # what a job returns to a sweeper: final_accuracy | virtual_s | time_to_target_s
 
@@ -269,6 +272,8 @@ class RunConfig:
         _require(self.deadline_s > 0, "run.deadline_s", "> 0", self.deadline_s)
         _require(self.aggregation_s >= 0, "run.aggregation_s", "≥ 0", self.aggregation_s)
         _require(0 < self.target_accuracy <= 1, "run.target_accuracy", "in (0, 1]", self.target_accuracy)
+        _require(self.snapshot_every_s >= 0, "run.snapshot_every_s", "≥ 0", self.snapshot_every_s)
+        _require(self.keep_snapshots >= 1, "run.keep_snapshots", "≥ 1", self.keep_snapshots)
         _require(self.repeats >= 1, "run.repeats", "≥ 1", self.repeats)
         _require(self.objective in OBJECTIVES, "run.objective", " or ".join(OBJECTIVES), self.objective)
 

@@ -34,17 +34,17 @@ def mean_summary(table: pd.DataFrame) -> dict[str, object]:
     return out
 
 
-def run_seeds(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, object]:
+def run_seeds(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: bool = False) -> dict[str, object]:
     """Run ``cfg`` once, or over ``run.repeats`` seeds, into ``out_dir``; returns the (mean) summary."""
     if cfg.run.repeats == 1:
-        return run_and_write(cfg, out_dir, resolved_yaml)
+        return run_and_write(cfg, out_dir, resolved_yaml, resume=resume)
     out_dir = Path(out_dir)
     write_text(resolved_yaml, out_dir / "config.yaml")
     rows = []
     for seed in range(cfg.run.seed, cfg.run.seed + cfg.run.repeats):
         one = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed, repeats=1))
         yaml = OmegaConf.to_yaml(OmegaConf.merge(OmegaConf.create(resolved_yaml), {"run": {"seed": seed, "repeats": 1}}))
-        rows.append({"seed": seed, **run_and_write(one, out_dir / f"seed_{seed}", yaml)})
+        rows.append({"seed": seed, **run_and_write(one, out_dir / f"seed_{seed}", yaml, resume=resume)})
     table = pd.DataFrame(rows)
     write_table(table, out_dir / SEEDS)
     summary = mean_summary(table)

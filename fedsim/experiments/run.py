@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -25,10 +26,13 @@ from fedsim.fl.batched_executor import choose_executor
 from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
 from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
+from fedsim.experiments import snapshots
+from fedsim.fl.replay import Snapshot
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
 from fedsim.fl.strategies import FedAdam, FedAvg, FedL2P, FedProx, FedYogi, Strategy
 from fedsim.models.base import AnomalyModel
-from fedsim.results import SUMMARY, write_json, write_table, write_text
+from fedsim.results import SUMMARY, is_complete, write_json, write_table, write_text
+from fedsim.sweep import CONFIG
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
@@ -171,9 +175,13 @@ def build_executor(cfg: Config, device: torch.device):
 
 
 def run_experiment(
-    cfg: Config, on_round: Callable[[dict[str, object]], None] | None = None, out_dir: Path | None = None
+    cfg: Config,
+    on_round: Callable[[dict[str, object]], None] | None = None,
+    out_dir: Path | None = None,
+    resume: Snapshot | None = None,
+    on_snapshot: Callable[[Callable[[], Snapshot]], None] | None = None,
 ) -> SimResult:
-    """Load data, build every object from ``cfg`` and simulate; no files are written."""
+    """Load data, build every object from ``cfg`` and simulate (from ``resume`` when given); writes no tables."""
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
@@ -207,6 +215,8 @@ def run_experiment(
         executor=executor,
         evaluator=evaluator,
         client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split.client_tests else None,
+        resume=resume,
+        on_snapshot=on_snapshot,
     )
 
 
@@ -240,12 +250,26 @@ def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) ->
     }
 
 
-def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, object]:
-    """Run ``cfg`` and write config, tables, figure and (last) the summary into ``out_dir``."""
+def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: bool = False) -> dict[str, object]:
+    """Run ``cfg`` and write tables, figure, config and (last) the summary into ``out_dir``.
+
+    Snapshots go to ``out_dir/snapshots`` as the run goes. With ``resume`` the run
+    continues from the newest snapshot of the same config there, and a complete run
+    of it is left as it is.
+    """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    write_text(resolved_yaml, out_dir / "config.yaml")
-    result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds))
+    key = snapshots.config_key(resolved_yaml)
+    if resume and is_complete(out_dir) and snapshots.config_key((out_dir / CONFIG).read_text()) == key:
+        log.info("run in %s is complete: nothing to resume", out_dir)
+        return json.loads((out_dir / SUMMARY).read_text())
+    snap = snapshots.latest(out_dir / snapshots.DIRECTORY, key) if resume else None
+    if resume and snap is not None:
+        log.info("resuming after round %d (replaying the timeline up to it)", snap.round)
+    elif resume:
+        log.info("no snapshot to resume from: starting at round 1")
+    writer = snapshots.SnapshotWriter(out_dir / snapshots.DIRECTORY, key, every_s=cfg.run.snapshot_every_s, keep=cfg.run.keep_snapshots)
+    result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer)
     write_table(result.rounds, out_dir / "rounds.csv")
     write_table(result.events, out_dir / "events.csv")
     write_table(result.accounting, out_dir / "accounting.csv")
@@ -257,6 +281,9 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str) -> dict[str, o
         write_table(result.taus, out_dir / "tau.csv")
     if cfg.run.figure:
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
+    write_text(resolved_yaml, out_dir / CONFIG)
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
+    if snap is not None:
+        summary["resumed_after_round"] = snap.round
     write_json(summary, out_dir / SUMMARY)
     return summary

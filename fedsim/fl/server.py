@@ -22,6 +22,7 @@ from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
 from fedsim.fl.client import Client
 from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, Detection, Drop, Redistribute, Wait
+from fedsim.fl.replay import Replay
 from fedsim.fl.round import Key, Round, Task
 from fedsim.fl.strategies import Strategy
 from fedsim.seeding import rng
@@ -85,6 +86,8 @@ class Server:
         model_bytes: int = 0,
         split_data: Callable[[int, int, int], tuple[int, int]] | None = None,
         evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
+        replay: Replay | None = None,
+        on_round_end: Callable[[], None] | None = None,
     ) -> None:
         self.env = env
         self.clients = clients
@@ -108,6 +111,8 @@ class Server:
         self.model_bytes = model_bytes
         self.split_data = split_data  # (origin, parts, index) -> (dataset id, bytes)
         self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
+        self.replay = replay  # a resumed run: recorded results until the snapshot's boundary
+        self.on_round_end = on_round_end  # after every round that does not stop the run (snapshots)
         self.stop_reason = "max_rounds"
         self.number, self.best, self.stale = 1, math.inf, 0
         self.current: Round | None = None
@@ -183,9 +188,12 @@ class Server:
             yield self.env.timeout(self.aggregation_s)
             self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
             self.recorder.event("aggregate", round=number, value=len(updates))
-        metrics = self.evaluate(self.global_flat)
-        if self.evaluate_clients is not None:
-            metrics.update(self.client_means(number, self.evaluate_clients(self.global_flat)))
+        if self.replay is not None and self.replay.active:
+            metrics = self.replay.metrics()
+        else:
+            metrics = self.evaluate(self.global_flat)
+            if self.evaluate_clients is not None:
+                metrics.update(self.client_means(number, self.evaluate_clients(self.global_flat)))
         improved = metrics["val_loss"] < self.best - self.stopping.min_delta
         self.best, self.stale = (metrics["val_loss"], 0) if improved else (self.best, self.stale + 1)
         row = {
@@ -208,17 +216,18 @@ class Server:
         if self.on_round is not None:
             self.on_round(row)
         self.number += 1
-        if self.checkpointing.server and self.checkpointing.enabled:
-            strategy_state = self.strategy.state_dict()
-            extra = sum(t.numel() * t.element_size() for t in strategy_state.values())
+        if self.checkpoints:
+            state = self.checkpoint_state()
+            extra = sum(t.numel() * t.element_size() for t in state["strategy"].values())
             yield self.env.timeout(self.checkpointing.cost(self.model_bytes + extra))
-            state = {"round": number, "global": self.global_flat, "best": self.best, "stale": self.stale, "strategy": strategy_state}
             self.store.save("server", state)
             self.recorder.event("server_checkpoint", round=number)
         if self.stopping.patience and self.stale >= self.stopping.patience:
             self.stop_reason = "early_stopping"
             self.recorder.event("early_stop", round=number)
             return True
+        if self.on_round_end is not None and self.number <= self.stopping.max_rounds:
+            self.on_round_end()
         return False
 
     def client_means(self, number: int, rows: list[dict[str, float]]) -> dict[str, float]:
@@ -242,6 +251,15 @@ class Server:
         """A client said it will not report: under redistribution its data goes to the others."""
         if self.on_failure.redistribute:
             self.redistribute(rnd, cid)
+
+    @property
+    def checkpoints(self) -> bool:
+        """Whether the server checkpoints its state after every round."""
+        return self.checkpointing.server and self.checkpointing.enabled
+
+    def checkpoint_state(self) -> dict:
+        """What a server checkpoint holds: the last round done, the global state, early stopping's and the strategy's state."""
+        return {"round": self.number - 1, "global": self.global_flat, "best": self.best, "stale": self.stale, "strategy": self.strategy.state_dict()}
 
     def close(self, rnd: Round) -> None:
         """Stop accepting updates for ``rnd`` and cancel work still running for it."""

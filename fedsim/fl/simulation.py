@@ -18,6 +18,7 @@ import torch
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.client import Client
 from fedsim.fl.executor import SequentialExecutor
+from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.server import RoundPolicy, Server, Stopping
 from fedsim.fl.strategies import Strategy
@@ -127,6 +128,8 @@ def simulate(
     executor: ExecutorFactory | None = None,
     evaluator: Callable[[torch.Tensor], dict[str, float]] | None = None,
     client_tests: Sequence[Dataset] | None = None,
+    resume: Snapshot | None = None,
+    on_snapshot: Callable[[Callable[[], Snapshot]], None] | None = None,
 ) -> SimResult:
     """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round.
 
@@ -134,11 +137,17 @@ def simulate(
     :class:`SequentialExecutor`); ``evaluator`` replaces the torch evaluation of the
     global state (the system-only mode's surrogate uses both). ``client_tests`` holds
     each client's own test rows, scored every round when ``settings.client_eval`` is on.
+    ``resume`` continues from a snapshot (replaying the timeline up to it, see
+    :mod:`fedsim.fl.replay`); ``on_snapshot`` is offered, after every round that does not
+    end the run, a function that makes a snapshot of it.
     """
     env = simpy.Environment()
     recorder = Recorder(env)
     layout = FlatLayout.of(model)
     executor = (executor or SequentialExecutor)(model, layout, clients, spec)
+    ghost = GhostExecutor(executor, resume.diverged) if resume is not None else None
+    replay = Replay(resume, ghost) if resume is not None and ghost is not None else None
+    digest = EventDigest()
     fault = settings.fault
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
     wall_eval = [0.0]
@@ -178,7 +187,7 @@ def simulate(
             downlink=Link(env, latency_s=network.latency_s, bandwidth_bps=network.down_bps),
             uplink=Link(env, latency_s=network.latency_s, bandwidth_bps=network.up_bps),
             compute=compute,
-            executor=executor,
+            executor=ghost or executor,
             recorder=recorder,
             seed=settings.seed,
             recovery=CLIENT_POLICIES[fault.recovery](),
@@ -201,6 +210,36 @@ def simulate(
                 env.process(failure_clock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction)))
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
+    def snapshot() -> Snapshot:
+        return Snapshot(
+            round=server.number - 1,
+            global_flat=server.global_flat,
+            strategy=strategy.state_dict(),
+            rounds=list(recorder.rounds),
+            clients=list(recorder.clients),
+            client_evals=list(recorder.client_evals),
+            wall_train_s=executor.wall_s,
+            wall_eval_s=wall_eval[0],
+            events=len(recorder.events),
+            digest=digest.update(recorder.events),
+        )
+
+    def round_end() -> None:
+        if replay is None or not replay.active:
+            if on_snapshot is not None:
+                on_snapshot(snapshot)
+        elif replay.round_done():  # the boundary: put the real state back and go live
+            snap = replay.snapshot
+            replay.check(len(recorder.events), digest.update(recorder.events))
+            recorder.rounds[:], recorder.clients[:], recorder.client_evals[:] = snap.rounds, snap.clients, snap.client_evals
+            server.global_flat = snap.global_flat.to(initial.device)
+            strategy.load_state_dict({k: v.to(initial.device) for k, v in snap.strategy.items()})
+            if server.checkpoints:  # the one saved in this replayed round holds ghost values
+                store.save("server", server.checkpoint_state())
+            executor.wall_s += snap.wall_train_s
+            wall_eval[0] += snap.wall_eval_s
+            ghost.go_live()  # type: ignore[union-attr]
+
     server = Server(
         env,
         nodes,
@@ -222,7 +261,10 @@ def simulate(
         model_bytes=layout.nbytes(),
         split_data=executor.split,
         evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
+        replay=replay,
+        on_round_end=round_end,
     )
+
     if fault.server_failure is not None:
         env.process(failure_clock(env, server, fault.server_failure, rng(settings.seed, "server-failure")))
     env.run(until=server.process)

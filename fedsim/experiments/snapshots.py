@@ -1,0 +1,79 @@
+"""Run snapshots on disk: when they are written, which are kept, which one a resume starts from.
+
+A snapshot (:class:`fedsim.fl.replay.Snapshot`) is written at a round boundary, at most
+every ``run.snapshot_every_s`` wall seconds, as a checksummed file written atomically
+(:class:`fedsim.checkpoint.store.DiskStore`) under ``<run dir>/snapshots/``; the last
+``run.keep_snapshots`` are kept. Each carries a key of the resolved config (without the
+settings that only say how to run it: ``run.resume`` and the snapshot settings), so a
+resume never continues another config's run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from fedsim.checkpoint.store import CheckpointCorrupt, DiskStore
+from fedsim.errors import FedsimError
+from fedsim.fl.replay import Snapshot
+
+log = logging.getLogger(__name__)
+DIRECTORY = "snapshots"
+HOW_TO_RUN = ("resume", "snapshot_every_s", "keep_snapshots")  # run.* keys that do not change what is computed
+
+
+def config_key(resolved_yaml: str) -> str:
+    """SHA-256 of the resolved config, with ``run.resume`` and the snapshot settings left out."""
+    cfg = OmegaConf.create(resolved_yaml)
+    for key in HOW_TO_RUN:
+        if OmegaConf.select(cfg, f"run.{key}", default=None) is not None:
+            del cfg.run[key]
+    return hashlib.sha256(OmegaConf.to_yaml(cfg).encode()).hexdigest()
+
+
+class SnapshotWriter:
+    """Offered a snapshot at every round boundary; writes one at most every ``every_s`` wall seconds."""
+
+    def __init__(self, directory: Path, key: str, *, every_s: float, keep: int) -> None:
+        self.store = DiskStore(directory)
+        self.key, self.every_s, self.keep = key, every_s, keep
+        self.last = -float("inf")
+
+    def __call__(self, make: Callable[[], Snapshot]) -> None:
+        """Write ``make()`` if ``every_s`` has passed since the last one, then prune."""
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return
+        snap = make()
+        self.store.save(f"snapshot-{len(snap.rounds):06d}", {**snap.payload(), "config": self.key})
+        self.last = now
+        for old in sorted(self.store.directory.glob("snapshot-*.ckpt"))[: -self.keep]:
+            old.unlink(missing_ok=True)
+
+
+def latest(directory: Path, key: str) -> Snapshot | None:
+    """The newest readable snapshot of config ``key`` under ``directory`` (None if there is none).
+
+    A corrupt file is reported and the next older one is tried; a snapshot of another
+    config stops with one line, since continuing it would mix two runs.
+    """
+    store = DiskStore(directory) if Path(directory).is_dir() else None
+    if store is None:
+        return None
+    for path in sorted(store.directory.glob("snapshot-*.ckpt"), reverse=True):
+        try:
+            payload = store.load(path.stem)
+        except CheckpointCorrupt:
+            log.warning("snapshot %s is corrupt (failed its SHA-256 check or could not be read); trying an older one", path)
+            continue
+        if payload is None:
+            continue
+        if payload.get("config") != key:
+            raise FedsimError(f"snapshot {path} is of another config; resume with the same overrides, or delete {directory} to start over")
+        return Snapshot.from_payload(payload)
+    return None

@@ -1,0 +1,183 @@
+"""Resuming a run: a snapshot at a round boundary, and a replay of the timeline up to it.
+
+What a run does on the simulated clock (every failure, repair, dropout, message,
+checkpoint and refit) depends on the seed and the config, never on the values the
+torch work produces, except through a few recorded decisions: the metrics that drive
+early stopping, and the updates dropped as divergent. So a snapshot need not freeze
+SimPy's generators. It keeps what the clock cannot regenerate: the global state and
+the strategy's state at the end of a round, the table rows recorded so far, and those
+decisions. Resuming plays the timeline again from time zero with a *ghost* executor
+(no torch work: every result is a placeholder of the right shape) and the recorded rows
+instead of evaluations, so the event log, the ledgers and every RNG stream come out
+exactly as they were; at the snapshot's round boundary the real state is put back and
+the executor goes live. A replay costs event-loop time only (the system-only mode's
+speed), and the resumed run's tables equal an uninterrupted run's.
+
+The replayed events are checked against the snapshot's count and digest; a mismatch
+(another fedsim version, a changed config) stops the run rather than continue a
+different history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from fedsim.errors import FedsimError
+from fedsim.fl.messages import FitIns
+from fedsim.train.local import TrainResult, TrainState, samples_in_steps
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Snapshot:
+    """A run's state at the end of round ``round`` (see the module docstring)."""
+
+    round: int
+    global_flat: torch.Tensor
+    strategy: dict[str, torch.Tensor]
+    rounds: list[Row]  # recorder rows so far
+    clients: list[Row]
+    client_evals: list[Row]
+    wall_train_s: float
+    wall_eval_s: float
+    events: int  # events logged up to the boundary
+    digest: str  # of those events
+    diverged: list[tuple[int, int, int]] = field(default_factory=list)  # (round, client, origin) updates dropped as divergent
+
+    def payload(self) -> dict[str, Any]:
+        """A plain dict of tensors, numbers and strings (what ``torch.load(weights_only=True)`` reads back)."""
+        tables = {"rounds": self.rounds, "clients": self.clients, "client_evals": self.client_evals, "diverged": self.diverged}
+        return {
+            "round": self.round,
+            "global": self.global_flat,
+            "strategy": self.strategy,
+            "tables": _to_json(tables),
+            "wall": [self.wall_train_s, self.wall_eval_s],
+            "events": self.events,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> Snapshot:
+        """The inverse of :meth:`payload`."""
+        import json
+
+        tables = json.loads(p["tables"])
+        return cls(
+            round=int(p["round"]),
+            global_flat=p["global"],
+            strategy=dict(p["strategy"]),
+            rounds=tables["rounds"],
+            clients=tables["clients"],
+            client_evals=tables["client_evals"],
+            diverged=[tuple(d) for d in tables["diverged"]],
+            wall_train_s=float(p["wall"][0]),
+            wall_eval_s=float(p["wall"][1]),
+            events=int(p["events"]),
+            digest=str(p["digest"]),
+        )
+
+
+def _to_json(obj: object) -> str:
+    import json
+
+    return json.dumps(obj, default=float)  # numpy scalars → float; NaN stays NaN (json's extension)
+
+
+class EventDigest:
+    """A running SHA-256 of the event log, fed only the rows added since the last call."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._seen = 0
+
+    def update(self, events: Sequence[tuple]) -> str:
+        """Fold in ``events[seen:]``; returns the digest of all events so far."""
+        for row in events[self._seen :]:
+            self._hash.update(repr(row).encode())
+        self._seen = len(events)
+        return self._hash.hexdigest()
+
+
+class GhostExecutor:
+    """The real executor's interface without its torch work, until :meth:`go_live`.
+
+    Sizes, splits and schedules come from the real executor, so the timeline is the
+    real one; training returns its start state, a meta step zeros of the real size.
+    Updates recorded as divergent come back divergent again.
+    """
+
+    def __init__(self, real: Any, diverged: Sequence[tuple[int, int, int]] = ()) -> None:
+        self.real = real
+        self.live = False
+        self.diverged = set(diverged)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def go_live(self) -> None:
+        """From now on, every call is the real executor's."""
+        self.live = True
+
+    def plan(self, *args: Any, **kwargs: Any) -> None:
+        """Planning only matters to a real (batched) executor."""
+        if self.live and hasattr(self.real, "plan"):
+            self.real.plan(*args, **kwargs)
+
+    def plan_meta(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`plan`, for FedL2P's meta steps."""
+        if self.live and hasattr(self.real, "plan_meta"):
+            self.real.plan_meta(*args, **kwargs)
+
+    def train(self, client: int, start: TrainState, *, seed: int, stop_step: int, fit: FitIns | None = None) -> TrainResult:
+        """Live: the real training. Ghost: the start state, advanced in step count only."""
+        if self.live:
+            return self.real.train(client, start, seed=seed, stop_step=stop_step, fit=fit)
+        samples = samples_in_steps(self.real.num_samples(client), self.real.spec.batch_size, start.step, stop_step)
+        return TrainResult(state=TrainState(flat=start.flat, step=stop_step), loss=0.0, samples=samples)
+
+    def meta_gradient(self, client: int, fit: FitIns, *, seed: int) -> dict[str, torch.Tensor]:
+        """Live: the real meta step. Ghost: zeros of the real size (the upload's bytes are what count)."""
+        if self.live:
+            return self.real.meta_gradient(client, fit, seed=seed)
+        assert fit.personalize is not None
+        return {"meta_grad": torch.zeros_like(fit.personalize.meta), "meta_loss": torch.tensor(0.0)}
+
+
+class Replay:
+    """Stands in for evaluation while the server replays the snapshot's rounds; knows when the boundary is reached."""
+
+    def __init__(self, snapshot: Snapshot, executor: GhostExecutor) -> None:
+        self.snapshot = snapshot
+        self.executor = executor
+        self.done = 0  # rounds completed in the replay so far
+
+    @property
+    def active(self) -> bool:
+        """Whether the run is still before the boundary."""
+        return not self.executor.live
+
+    def metrics(self) -> Row:
+        """The recorded row of the next round to complete: early stopping reads its validation loss as it did."""
+        return dict(self.snapshot.rounds[self.done])
+
+    def round_done(self) -> bool:
+        """Count a completed round; true when it is the snapshot's last."""
+        self.done += 1
+        return self.done == len(self.snapshot.rounds)
+
+    def check(self, events: int, digest: str) -> None:
+        """At the boundary: the replayed history must be the recorded one."""
+        s = self.snapshot
+        if events != s.events or digest != s.digest:
+            raise FedsimError(
+                f"the replay up to round {s.round} did not reproduce the snapshot's {s.events} events "
+                f"(got {events}); the snapshot is from another fedsim version or config; rerun without run.resume"
+            )
+

@@ -1,0 +1,92 @@
+"""A run SIGKILLed at 20 moments (mid-round, mid-checkpoint write, mid-snapshot write, mid-table write)
+and resumed each time ends with the uninterrupted run's tables.
+
+Each attempt is a forked child running the ``fedsim`` entry point (the parent has imported
+everything, so a launch costs little). The child kills itself with SIGKILL at the moment it is
+told: at the n-th SimPy event of the run's history (a seeded random moment), or inside the first
+atomic write of a file kind after that event, once the temporary file is written and before it
+is renamed into place.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing as mp
+import os
+import random
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ARGS = [
+    "model.hidden=[32,16]", "data.num_clients=4", "data.max_rows=800", "run.max_rounds=25", "strategy=fedadam",
+    "failure=weibull", "failure.scale=3.0", "failure.repair_mean_s=1.0", "failure.dropout=0.2",
+    "compute.cost_per_sample_s=0.01", "compute.threads=1", "run.snapshot_every_s=0", "checkpoint=every_tau",
+    "recovery=restore_checkpoint", "checkpoint.tau_s=0.3", "checkpoint.on_disk=true", "run.figure=false", "run.client_metrics=true",
+]  # fmt: skip
+TABLES = ("rounds.csv", "events.csv", "accounting.csv", "clients.csv")
+
+
+def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None) -> None:
+    """Run the entry point; SIGKILL ourselves at ``kill = (kind, n)``: at SimPy event n of the run's
+    history (a resumed run replays it from event 1), or in the first write of a file matching
+    ``kind`` after event n. Without a kill, the number of events goes to ``<run dir>.steps``."""
+    import simpy
+
+    from fedsim.cli import main
+
+    step, count = simpy.Environment.step, [0]
+
+    def counting_step(env: simpy.Environment) -> None:
+        count[0] += 1
+        if kill is not None and kill[0] == "event" and count[0] == kill[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        step(env)
+
+    simpy.Environment.step = counting_step
+    replace = os.replace  # every atomic write ends in one: temporary file written, not yet renamed
+
+    def dying_replace(src, dst) -> None:
+        if kill is not None and fnmatch.fnmatch(Path(dst).name, kill[0]) and count[0] >= kill[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        replace(src, dst)
+
+    os.replace = dying_replace
+    os.chdir(run_dir.parent)
+    main([*ARGS, f"hydra.run.dir={run_dir}", f"run.resume={str(resume).lower()}"])
+    if kill is None:
+        Path(f"{run_dir}.steps").write_text(str(count[0]))
+
+
+def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None) -> int:
+    proc = mp.get_context("fork").Process(target=_child, args=(run_dir, resume, kill))
+    proc.start()
+    proc.join()
+    return proc.exitcode
+
+
+@pytest.mark.slow
+def test_twenty_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path):
+    import torch
+
+    torch.set_num_threads(1)  # forked children must not inherit a thread pool
+    reference = tmp_path / "reference"
+    assert _run(reference, resume=False) == 0
+    steps = int(Path(f"{reference}.steps").read_text())
+    g = random.Random(0)
+    kinds = ["event"] * 8 + ["snapshot-*"] * 4 + ["client*.ckpt"] * 4
+    g.shuffle(kinds)
+    moments = sorted(g.randint(steps // 50, steps * 95 // 100) for _ in kinds)  # ascending: every attempt gets further
+    kills = list(zip(kinds, moments)) + [(name, steps) for name in ("rounds.csv", "events.csv", "accounting.csv", "clients.csv")]
+    run_dir = tmp_path / "killed"
+    killed = [_run(run_dir, resume=i > 0, kill=k) == -signal.SIGKILL for i, k in enumerate(kills)]
+    assert all(killed), list(zip(kills, killed))
+    assert _run(run_dir, resume=True) == 0
+    for name in TABLES:
+        want, got = pd.read_csv(reference / name), pd.read_csv(run_dir / name)
+        if name == "rounds.csv":
+            want, got = want.drop(columns="wall_s"), got.drop(columns="wall_s")
+        pd.testing.assert_frame_equal(got, want, obj=name)
+    assert len(list((run_dir / "snapshots").glob("snapshot-*.ckpt"))) <= 2  # pruned to run.keep_snapshots

@@ -1,0 +1,69 @@
+"""Resuming from a snapshot gives the tables of an uninterrupted run, for every strategy."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.config import register_configs
+from fedsim.errors import FedsimError
+from fedsim.experiments.run import run_experiment
+from fedsim.fl.replay import Snapshot
+
+TINY = [
+    "model.hidden=[16,8]", "data.num_clients=4", "data.max_rows=600", "run.max_rounds=8", "strategy.lr=0.01",
+    "failure=weibull", "failure.shape=0.8", "failure.scale=3.0", "failure.repair_mean_s=1.0", "failure.dropout=0.2",
+    "compute.cost_per_sample_s=0.01", "compute.threads=1",
+]  # fmt: skip
+CASES = {
+    "fedavg": ["strategy=fedavg"],
+    "proposed": ["strategy=proposed", "run.patience=0", "failure.server=true", "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0"],
+    "fedadam": ["strategy=fedadam", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
+    "fedl2p": ["strategy=fedl2p", "strategy.finetune_steps=2", "strategy.meta_hidden=8", "data.partition=dirichlet"],
+}
+
+
+def _cfg(*overrides: str):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return to_config(compose("config", overrides=[*TINY, *overrides, SEARCHPATH]))
+
+
+def _tables(result) -> dict[str, pd.DataFrame]:
+    return {
+        "rounds": result.rounds.drop(columns="wall_s"),
+        "events": result.events,
+        "accounting": result.accounting,
+        "clients": result.clients,
+        "client_evals": result.client_evals,
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_resumed_run_has_the_uninterrupted_runs_tables(case):
+    cfg = _cfg(*CASES[case])
+    taken: list[Snapshot] = []
+    reference = run_experiment(cfg, on_snapshot=lambda make: taken.append(make()))
+    assert len(taken) >= 5
+    kinds = set(reference.events["kind"])
+    assert {"failure", "repair", "dropout", "work_lost"} <= kinds  # the timeline has something to replay
+    if case == "proposed":
+        assert {"server_failure", "server_restore", "checkpoint", "restore", "redistribute"} <= kinds
+    want = _tables(reference)
+    for snap in (taken[0], taken[len(taken) // 2], taken[-1]):
+        # the snapshot as it would come back from disk
+        resumed = run_experiment(cfg, resume=Snapshot.from_payload(snap.payload()))
+        for name, table in _tables(resumed).items():
+            pd.testing.assert_frame_equal(table, want[name], obj=f"{case} {name} after round {snap.round}")
+        assert resumed.final.equal(reference.final), f"{case}: final model differs after resuming at round {snap.round}"
+
+
+def test_a_snapshot_of_another_history_is_refused():
+    cfg = _cfg(*CASES["fedavg"])
+    taken: list[Snapshot] = []
+    run_experiment(cfg, on_snapshot=lambda make: taken.append(make()))
+    other = _cfg(*CASES["fedavg"], "failure.scale=2.5")  # another failure trace
+    with pytest.raises(FedsimError, match="did not reproduce the snapshot"):
+        run_experiment(other, resume=taken[2])
