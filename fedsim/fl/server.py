@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import simpy
 import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client
 from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, Detection, Drop, Redistribute, Wait
@@ -85,6 +87,7 @@ class Server:
         model_bytes: int = 0,
         split_data: Callable[[int, int, int], tuple[int, int]] | None = None,
         evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
+        aggregation: AggregationCost = AggregationCost(),
     ) -> None:
         self.env = env
         self.clients = clients
@@ -108,6 +111,7 @@ class Server:
         self.model_bytes = model_bytes
         self.split_data = split_data  # (origin, parts, index) -> (dataset id, bytes)
         self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
+        self.aggregation = aggregation  # time beyond aggregation_s: linear in updates, or measured
         self.stop_reason = "max_rounds"
         self.number, self.best, self.stale = 1, math.inf, 0
         self.current: Round | None = None
@@ -180,8 +184,10 @@ class Server:
         self.close(rnd)
         updates = sorted(rnd.updates, key=lambda u: (u.origin, u.client))
         if updates:
-            yield self.env.timeout(self.aggregation_s)
-            self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
+            t0 = time.perf_counter()
+            merged = self.strategy.aggregate(number, self.global_flat, updates)
+            yield self.env.timeout(self.aggregation_s + self.aggregation.extra_s(len(updates), time.perf_counter() - t0))
+            self.global_flat = merged
             self.recorder.event("aggregate", round=number, value=len(updates))
         metrics = self.evaluate(self.global_flat)
         if self.evaluate_clients is not None:
