@@ -19,7 +19,7 @@ from fedsim.sim.fairshare import fluid_finish_times
 
 
 def identical_round_s(
-    n: int,
+    n: float,
     *,
     bits: float,
     latency_s: float,

@@ -49,7 +49,7 @@ def fluid_finish_times(
 ) -> np.ndarray:
     """When each flow finishes if flow ``i`` brings ``bits[i]`` at ``starts[i]`` and rates are always max-min fair.
 
-    Event by event (a start or a finish), O(k²) for k flows: the reference model, not
+    Event by event (a start or a finish), O(k² log k) for k flows: the reference model, not
     the engine's scheduler.
     """
     starts, size, caps = (np.asarray(a, dtype=float) for a in (starts, bits, caps))
