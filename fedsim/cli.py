@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import hydra
@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from fedsim.config import Config, register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
+from fedsim.results import write_text
 from fedsim.sweep import cores, expand, is_done, objective_value, threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +68,24 @@ def one_line(exc: BaseException) -> str:
             parts.append(first)
         exc = exc.__cause__ or exc.__context__
     return " ".join(parts) + hint
+
+
+def study_entry(body: Callable[[Config, Path], None]) -> None:
+    """Run a study in process as a hydra app (overrides and scenarios as for ``fedsim``; no .hydra folder or log file).
+
+    ``body(cfg, out_dir)`` runs after the resolved config is written to ``out_dir/config.yaml``.
+    """
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def app(raw: DictConfig) -> None:
+        out = Path(HydraConfig.get().runtime.output_dir)
+        cfg = to_config(raw)
+        write_text(OmegaConf.to_yaml(raw, resolve=True), out / "config.yaml")
+        body(cfg, out)
+
+    register_configs()
+    sys.argv = [sys.argv[0], *sys.argv[1:], SEARCHPATH, "hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    app()
 
 
 def first_point(overrides: list[str]) -> list[str]:

@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from fedsim.errors import FedsimError
+from fedsim.fl.aggregation_cost import KINDS as AGGREGATION_KINDS
 from fedsim.models.dnn import PAPER_HIDDEN
 
 TAU_RULES = ("auto", "adaptive")  # checkpoint.tau_s values that are rules, not numbers
@@ -211,11 +212,19 @@ class NetworkConfig:
     latency_s: float = 0.02  # one-way latency, seconds
     down_mbps: float = 100.0  # server → client bandwidth, Mbit/s
     up_mbps: float = 20.0  # client → server bandwidth, Mbit/s
+    server_down_mbps: float | None = None  # server egress shared max-min fairly by all downloads, Mbit/s; null = unlimited
+    server_up_mbps: float | None = None  # server ingress shared max-min fairly by all uploads, Mbit/s; null = unlimited
+    spread: float = 0.0  # σ of mean-one lognormal factors on each client's latency, down and up rate; 0 = identical
+    trace: str | None = None  # CSV client,time,down_mbps,up_mbps: time-varying client rates (fedsim.sim.link_rates)
 
     def __post_init__(self) -> None:
         _require(self.latency_s >= 0, "network.latency_s", "≥ 0", self.latency_s)
         _require(self.down_mbps > 0, "network.down_mbps", "> 0", self.down_mbps)
         _require(self.up_mbps > 0, "network.up_mbps", "> 0", self.up_mbps)
+        for key in ("server_down_mbps", "server_up_mbps"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"network.{key}", "> 0, or null for unlimited", value)
+        _require(self.spread >= 0, "network.spread", "≥ 0", self.spread)
 
 
 @dataclass
@@ -264,6 +273,9 @@ class RunConfig:
     keep_snapshots: int = 2  # snapshots kept on disk (older ones are deleted)
     repeats: int = 1  # > 1: run seeds seed … seed + repeats − 1 (into seed_<s>/) and report their mean
     objective: str = "final_accuracy"  # what a job returns to a sweeper: final_accuracy | virtual_s | time_to_target_s
+    aggregation: str = "constant"  # constant | linear | measured: time beyond aggregation_s (fedsim.fl.aggregation_cost)
+    aggregation_per_param_s: float = 2e-9  # linear: virtual s per update × parameter (FedAvg's sum measured 1.0–1.8 ns on one core)
+    aggregation_scale: float = 1.0  # measured: virtual seconds per wall second of the real aggregation
 
     def __post_init__(self) -> None:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
@@ -276,6 +288,9 @@ class RunConfig:
         _require(self.keep_snapshots >= 1, "run.keep_snapshots", "≥ 1", self.keep_snapshots)
         _require(self.repeats >= 1, "run.repeats", "≥ 1", self.repeats)
         _require(self.objective in OBJECTIVES, "run.objective", " or ".join(OBJECTIVES), self.objective)
+        _require(self.aggregation in AGGREGATION_KINDS, "run.aggregation", ", ".join(AGGREGATION_KINDS), self.aggregation)
+        _require(self.aggregation_per_param_s >= 0, "run.aggregation_per_param_s", "≥ 0", self.aggregation_per_param_s)
+        _require(self.aggregation_scale > 0, "run.aggregation_scale", "> 0", self.aggregation_scale)
 
 
 @dataclass
@@ -345,6 +360,10 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+
+    def __post_init__(self) -> None:
+        if self.compute.system_only and self.run.aggregation == "measured":
+            raise FedsimError("run.aggregation=measured times the real aggregation, which compute.system_only=true does not do; use linear")
 
 
 def register_configs() -> None:

@@ -11,7 +11,8 @@ from benchmarks import bench_failures, bench_system_only  # noqa: E402
 
 
 def test_quick_benchmarks_run_and_report():
-    sys_only = bench_system_only.main(["--quick"])
+    sys_only = bench_system_only.main(["--quick", "--server-mbps", "100000"])
     assert sys_only["simpy_events"] > 1000 and sys_only["simpy_events_per_s"] > 0
+    assert len(sys_only["runs"]) == 2 and all(r["simpy_events"] > 1000 for r in sys_only["runs"].values())
     fail = bench_failures.main(["--quick"])  # asserts identical tables across executors itself
     assert fail["skip_s"] > 0 and fail["noskip_s"] > 0

@@ -56,6 +56,10 @@ def test_every_scenario_composes_and_validates(name):
         ("failure.groups=[{share: 1.0, shape: 0, scale: 30}]", "failure.groups[].shape"),
         ("run.objective=loss", "run.objective"),
         ("run.repeats=0", "run.repeats"),
+        ("network.server_up_mbps=0", "network.server_up_mbps"),
+        ("network.spread=-0.1", "network.spread"),
+        ("run.aggregation=quadratic", "run.aggregation"),
+        ("run.aggregation_scale=0", "run.aggregation_scale"),
     ],
 )
 def test_out_of_range_values_name_the_key(override, key):
@@ -63,6 +67,12 @@ def test_out_of_range_values_name_the_key(override, key):
         to_config(composed(override))
     message = str(err.value)
     assert key in message and "must be" in message and "\n" not in message
+
+
+def test_measured_aggregation_needs_real_training():
+    with pytest.raises(FedsimError, match="run.aggregation=measured") as err:
+        to_config(composed("compute.system_only=true", "run.aggregation=measured"))
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_key_is_one_line_naming_it():

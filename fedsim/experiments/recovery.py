@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from pathlib import Path
 
-import hydra
 import pandas as pd
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
 
 from fedsim import figures
-from fedsim.config import Config, register_configs
+from fedsim.config import Config
 from fedsim.experiments.run import ACCOUNTS, run_experiment, time_to_accuracy
 from fedsim.results import markdown_table, write_json, write_table, write_text
 
@@ -91,15 +87,9 @@ def plot(table: pd.DataFrame, rounds: pd.DataFrame, path: Path) -> Path:
     return figures.save(fig, path)
 
 
-@hydra.main(config_path=str(Path(__file__).resolve().parents[2] / "conf"), config_name="config", version_base="1.3")
-def _study(raw: DictConfig) -> None:
-    from fedsim.cli import to_config
-
-    out = Path(HydraConfig.get().runtime.output_dir)
-    cfg = to_config(raw)
+def _study(cfg: Config, out: Path) -> None:
     target = cfg.run.target_accuracy
     table, rounds = compare(cfg, target)
-    write_text(OmegaConf.to_yaml(raw, resolve=True), out / "config.yaml")
     write_table(rounds, out / "rounds.csv")
     write_table(table, out / "comparison.csv")
     write_text(markdown_table(table), out / "comparison.md")
@@ -110,11 +100,9 @@ def _study(raw: DictConfig) -> None:
 
 def main() -> None:
     """Entry point: hydra overrides as for ``fedsim``."""
-    from fedsim.cli import SEARCHPATH
+    from fedsim.cli import study_entry
 
-    register_configs()
-    sys.argv = [sys.argv[0], *sys.argv[1:], SEARCHPATH, "hydra.output_subdir=null"]
-    _study()
+    study_entry(_study)
 
 
 if __name__ == "__main__":

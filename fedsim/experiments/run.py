@@ -22,6 +22,7 @@ from fedsim.data import partition
 from fedsim.data.dataset import TabularData
 from fedsim.errors import FedsimError
 from fedsim.experiments.fleet import client_failure_models, tau_rule
+from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.batched_executor import choose_executor
 from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
 from fedsim.fl.server import RoundPolicy, Stopping
@@ -36,6 +37,7 @@ from fedsim.sweep import CONFIG
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
+from fedsim.sim.link_rates import client_links
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 from fedsim.train.personalize import PersonalizeSpec, meta_init
@@ -160,7 +162,25 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
         anomaly_ratio=anomaly_ratio,
         client_eval=cfg.run.client_eval,
         client_failure=client_failure_models(cfg),
+        aggregation=AggregationCost(cfg.run.aggregation, cfg.run.aggregation_per_param_s, cfg.run.aggregation_scale),
     )
+
+
+def build_network(cfg: Config) -> NetworkSpec:
+    """Client links (identical, spread or from a trace) and the server's shared link capacities."""
+    n = cfg.network
+    clients = client_links(
+        cfg.data.num_clients,
+        latency_s=n.latency_s,
+        down_bps=n.down_mbps * 1e6,
+        up_bps=n.up_mbps * 1e6,
+        spread=n.spread,
+        stream=lambda k: rng(cfg.run.seed, "link", k),
+        trace=Path(n.trace) if n.trace is not None else None,
+    )
+    server_down = n.server_down_mbps * 1e6 if n.server_down_mbps is not None else None
+    server_up = n.server_up_mbps * 1e6 if n.server_up_mbps is not None else None
+    return NetworkSpec(n.latency_s, n.down_mbps * 1e6, n.up_mbps * 1e6, server_down, server_up, clients)
 
 
 def build_executor(cfg: Config, device: torch.device):
@@ -207,7 +227,7 @@ def run_experiment(
         strategy=build_strategy(cfg, model, layout),
         spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
-        network=NetworkSpec(cfg.network.latency_s, cfg.network.down_mbps * 1e6, cfg.network.up_mbps * 1e6),
+        network=build_network(cfg),
         val=tensors(data.x_train[split.val], data.y_train[split.val]),
         test=tensors(data.x_test, data.y_test),
         settings=build_settings(cfg, float(np.mean(data.y_train)), out_dir),

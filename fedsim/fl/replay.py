@@ -49,10 +49,17 @@ class Snapshot:
     events: int  # events logged up to the boundary
     digest: str  # of those events
     diverged: list[tuple[int, int, int]] = field(default_factory=list)  # (round, client, origin) updates dropped as divergent
+    aggregations: list[float] = field(default_factory=list)  # each aggregation's variable cost (virtual s; measured ones vary)
 
     def payload(self) -> dict[str, Any]:
         """A plain dict of tensors, numbers and strings (what ``torch.load(weights_only=True)`` reads back)."""
-        tables = {"rounds": self.rounds, "clients": self.clients, "client_evals": self.client_evals, "diverged": self.diverged}
+        tables = {
+            "rounds": self.rounds,
+            "clients": self.clients,
+            "client_evals": self.client_evals,
+            "diverged": self.diverged,
+            "aggregations": self.aggregations,
+        }
         return {
             "round": self.round,
             "global": self.global_flat,
@@ -77,6 +84,7 @@ class Snapshot:
             clients=tables["clients"],
             client_evals=tables["client_evals"],
             diverged=[tuple(d) for d in tables["diverged"]],
+            aggregations=[float(a) for a in tables["aggregations"]],
             wall_train_s=float(p["wall"][0]),
             wall_eval_s=float(p["wall"][1]),
             events=int(p["events"]),
@@ -166,6 +174,10 @@ class Replay:
     def metrics(self) -> Row:
         """The recorded row of the next round to complete: early stopping reads its validation loss as it did."""
         return dict(self.snapshot.rounds[self.done])
+
+    def aggregation_extra(self, index: int) -> float:
+        """The recorded variable cost of aggregation number ``index`` (0-based)."""
+        return self.snapshot.aggregations[index]
 
     def round_done(self) -> bool:
         """Count a completed round; true when it is the snapshot's last."""

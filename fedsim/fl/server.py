@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import simpy
 import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client
 from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, Detection, Drop, Redistribute, Wait
@@ -88,6 +90,7 @@ class Server:
         evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
         replay: Replay | None = None,
         on_round_end: Callable[[], None] | None = None,
+        aggregation: AggregationCost = AggregationCost(),
     ) -> None:
         self.env = env
         self.clients = clients
@@ -113,6 +116,8 @@ class Server:
         self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
         self.replay = replay  # a resumed run: recorded results until the snapshot's boundary
         self.on_round_end = on_round_end  # after every round that does not stop the run (snapshots)
+        self.aggregation = aggregation  # time beyond aggregation_s: linear in updates, or measured
+        self.aggregation_extras: list[float] = []  # that time, per aggregation (a snapshot keeps the measured ones)
         self.stop_reason = "max_rounds"
         self.number, self.best, self.stale = 1, math.inf, 0
         self.current: Round | None = None
@@ -185,8 +190,14 @@ class Server:
         self.close(rnd)
         updates = sorted(rnd.updates, key=lambda u: (u.origin, u.client))
         if updates:
-            yield self.env.timeout(self.aggregation_s)
-            self.global_flat = self.strategy.aggregate(number, self.global_flat, updates)
+            t0 = time.perf_counter()
+            merged = self.strategy.aggregate(number, self.global_flat, updates)
+            extra = self.aggregation.extra_s(len(updates), time.perf_counter() - t0)
+            if self.replay is not None and self.replay.active:  # a measured cost is not measured twice
+                extra = self.replay.aggregation_extra(len(self.aggregation_extras))
+            self.aggregation_extras.append(extra)
+            yield self.env.timeout(self.aggregation_s + extra)
+            self.global_flat = merged
             self.recorder.event("aggregate", round=number, value=len(updates))
         if self.replay is not None and self.replay.active:
             metrics = self.replay.metrics()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +16,7 @@ import simpy
 import torch
 
 from fedsim.checkpoint.store import DiskStore, MemoryStore
+from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
@@ -27,7 +28,8 @@ from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureModel, failure_clock, trace_clock
-from fedsim.sim.network import Link
+from fedsim.sim.link_rates import ClientLinks
+from fedsim.sim.network import Network
 from fedsim.sim.recorder import Recorder
 from fedsim.train.evaluate import evaluate, loss_and_scores
 from fedsim.train.flat import FlatLayout
@@ -43,6 +45,9 @@ class NetworkSpec:
     latency_s: float = 0.01
     down_bps: float = 100e6
     up_bps: float = 20e6
+    server_down_bps: float | None = None  # the server's egress, shared by all downloads; None = unlimited
+    server_up_bps: float | None = None  # the server's ingress, shared by all uploads; None = unlimited
+    clients: ClientLinks | None = None  # per-client latency and rates (spread or trace); None = all as above
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class SimSettings:
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
     client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
     client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
+    aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
 
 
 @dataclass
@@ -179,13 +185,23 @@ def simulate(
         return rows
 
     ckpt_bytes = checkpoint_nbytes(model, layout)  # once: it walks the model
+    net = Network(
+        env,
+        latency_s=network.latency_s,
+        down_bps=network.down_bps,
+        up_bps=network.up_bps,
+        server_down_bps=network.server_down_bps,
+        server_up_bps=network.server_up_bps,
+        clients=network.clients,
+    )
+    links = [net.pair(cid) for cid in range(len(clients))]
     nodes = [
         Client(
             env,
             cid,
             speed=float(speeds[cid]),
-            downlink=Link(env, latency_s=network.latency_s, bandwidth_bps=network.down_bps),
-            uplink=Link(env, latency_s=network.latency_s, bandwidth_bps=network.up_bps),
+            downlink=links[cid][0],
+            uplink=links[cid][1],
             compute=compute,
             executor=ghost or executor,
             recorder=recorder,
@@ -222,6 +238,7 @@ def simulate(
             wall_eval_s=wall_eval[0],
             events=len(recorder.events),
             digest=digest.update(recorder.events),
+            aggregations=list(server.aggregation_extras),
         )
 
     def round_end() -> None:
@@ -263,6 +280,7 @@ def simulate(
         evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
         replay=replay,
         on_round_end=round_end,
+        aggregation=replace(settings.aggregation, parameters=layout.size),
     )
 
     if fault.server_failure is not None:

@@ -22,6 +22,8 @@ CASES = {
     "proposed": ["strategy=proposed", "run.patience=0", "failure.server=true", "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0"],
     "fedadam": ["strategy=fedadam", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
     "fedl2p": ["strategy=fedl2p", "strategy.finetune_steps=2", "strategy.meta_hidden=8", "data.partition=dirichlet"],
+    # a shared server link, spread client links, and an aggregation time measured on the wall clock
+    "network": ["network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=measured", "run.aggregation_scale=1000"],
 }
 
 
