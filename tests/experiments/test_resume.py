@@ -22,8 +22,8 @@ CASES = {
     "proposed": ["strategy=proposed", "run.patience=0", "failure.server=true", "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0"],
     "fedadam": ["strategy=fedadam", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
     "fedl2p": ["strategy=fedl2p", "strategy.finetune_steps=2", "strategy.meta_hidden=8", "data.partition=dirichlet"],
-    # a shared server link, spread client links, and an aggregation time measured on the wall clock
-    "network": ["network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=measured", "run.aggregation_scale=1000"],
+    # a shared server link, spread client links, aggregation time linear in the updates
+    "network": ["network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=linear"],
 }
 
 
@@ -69,3 +69,17 @@ def test_a_snapshot_of_another_history_is_refused():
     other = _cfg(*CASES["fedavg"], "failure.scale=2.5")  # another failure trace
     with pytest.raises(FedsimError, match="did not reproduce the snapshot"):
         run_experiment(other, resume=taken[2])
+
+
+def test_measured_aggregation_times_are_replayed_not_measured_again():
+    """A measured cost differs run to run, so only the history up to the snapshot can be compared:
+    the replay reuses the recorded times (else its events would not match and it would stop)."""
+    cfg = _cfg(*CASES["fedavg"], "run.aggregation=measured", "run.aggregation_scale=1000")
+    taken: list[Snapshot] = []
+    reference = run_experiment(cfg, on_snapshot=lambda make: taken.append(make()))
+    snap = taken[3]
+    resumed = run_experiment(cfg, resume=Snapshot.from_payload(snap.payload()))
+    k = len(snap.rounds)
+    pd.testing.assert_frame_equal(resumed.rounds.drop(columns="wall_s").iloc[:k], reference.rounds.drop(columns="wall_s").iloc[:k])
+    upto = reference.events["time_s"] <= snap.rounds[-1]["time_s"]
+    pd.testing.assert_frame_equal(resumed.events[: int(upto.sum())], reference.events[upto])
