@@ -23,13 +23,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep, Override
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fedsim.config import Config, register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
+from fedsim.results import discard, only_logs
 from fedsim.results import write_text
-from fedsim.sweep import cores, expand, is_done, objective_value, threads_per_job
+from fedsim.sweep import cores, expand, is_done, objective_value, sweep_failures, threads_per_job
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
@@ -62,11 +63,13 @@ def one_line(exc: BaseException) -> str:
     """The first line of each message in an exception chain, joined, with a hint for unknown keys."""
     parts: list[str] = []
     hint = "; list the valid keys with `fedsim --cfg job`" if "not in" in str(exc) or "Could not override" in str(exc) else ""
-    while exc is not None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # a re-raised cause can make the chain a loop
+        seen.add(id(exc))
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if first not in parts:
             parts.append(first)
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return " ".join(parts) + hint
 
 
@@ -155,9 +158,21 @@ def preflight(overrides: list[str]) -> Mapping[str, str]:
         task = [o for o in overrides if not o.startswith("hydra")]
         merged = {o.split("=", 1)[0]: o for o in [f"{k}={v}" for k, v in params.items()] + task}  # command line wins, as in hydra
         points = sweep_points(list(merged.values()))
-        for point in points:
-            to_config(compose("config", overrides=[*point, SEARCHPATH]))
-    trials = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweeper.n_trials=")), cfg.hydra.sweeper.get("n_trials"))
+        trials = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweeper.n_trials=")), cfg.hydra.sweeper.get("n_trials"))
+        if points == [first_point(overrides)]:  # one job: the config composed above is the one to check
+            with open_dict(cfg):
+                del cfg["hydra"]
+            configs = [to_config(cfg)]
+        else:
+            configs = [to_config(compose("config", overrides=[*point, SEARCHPATH])) for point in points]
+    from fedsim.experiments.run import check_inputs  # data loaders: only once the config is known good
+
+    checked: set[str] = set()
+    for config in configs:
+        inputs = repr((config.data, config.network.trace, config.run.seed))
+        if inputs not in checked:
+            check_inputs(config)
+            checked.add(inputs)
     return {**params, "__multirun__": str(multirun), "__trials__": str(trials or 0)}
 
 
@@ -202,11 +217,17 @@ def _job(cfg: DictConfig) -> float:
             torch.set_num_threads(threads)  # threads × parallel jobs ≤ cores; compute.threads > 0 wins
     from fedsim.experiments.repeats import run_seeds  # torch and the engine load only when a job runs
 
+    fresh = only_logs(out)  # nothing of an earlier attempt (snapshots, tables) in the job's directory
+
     try:
         config = to_config(cfg)
         summary = run_seeds(config, out, resolved, resume=config.run.resume or multirun)
     except FedsimError as exc:
-        print(f"fedsim: error: {exc}", file=sys.stderr)
+        print(f"fedsim: error: {head}{exc}", file=sys.stderr)
+        if fresh:
+            discard(out)
+        if multirun:  # the other jobs go on; the sweep's end reports this one (fedsim.sweep.SweepReport)
+            return float("nan")
         raise SystemExit(2) from None
     log.info(job_line(num, total, summary, str(out)))
     _advance_jobs_bar(total)
@@ -258,3 +279,5 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[JOBS_ENV] = str(trials or len(expand(task, sweep)))
     sys.argv = [sys.argv[0], *args, *scenario_dirs(args), SEARCHPATH]
     _job()
+    if sweep_failures():
+        raise SystemExit(2)

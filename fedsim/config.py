@@ -23,7 +23,10 @@ TAU_RULES = ("auto", "adaptive")  # checkpoint.tau_s values that are rules, not 
 OBJECTIVES = ("final_accuracy", "virtual_s", "time_to_target_s")  # run.objective
 
 
-def _require(ok: bool, key: str, allowed: str, value: object) -> None:
+def _require(ok: bool, key: str, allowed: str, value: object, *, finite: bool = True) -> None:
+    """One line naming the key, its value and the allowed range; NaN and ±inf fail unless ``finite=False``."""
+    if finite and isinstance(value, float) and not math.isfinite(value):
+        ok, allowed = False, f"{allowed} and finite"
     if not ok:
         raise FedsimError(f"{key}={value!r} is out of range: must be {allowed}; fix the override or conf/ file")
 
@@ -271,6 +274,7 @@ class RunConfig:
     resume: bool = False  # continue from the newest snapshot in the run directory (a multirun re-run does so by itself)
     snapshot_every_s: float = 30.0  # write a snapshot at a round boundary at most this often (wall seconds; 0 = every round)
     keep_snapshots: int = 2  # snapshots kept on disk (older ones are deleted)
+    on_divergence: str = "stop"  # NaN/inf loss or weights in training: stop (one line naming where) | skip_client (drop the update) | ignore
     repeats: int = 1  # > 1: run seeds seed … seed + repeats − 1 (into seed_<s>/) and report their mean
     objective: str = "final_accuracy"  # what a job returns to a sweeper: final_accuracy | virtual_s | time_to_target_s
     aggregation: str = "constant"  # constant | linear | measured: time beyond aggregation_s (fedsim.fl.aggregation_cost)
@@ -281,11 +285,12 @@ class RunConfig:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
         _require(self.patience >= 0, "run.patience", "≥ 0", self.patience)
         _require(self.round_policy in ("wait_all", "deadline"), "run.round_policy", "wait_all or deadline", self.round_policy)
-        _require(self.deadline_s > 0, "run.deadline_s", "> 0", self.deadline_s)
+        _require(self.deadline_s > 0, "run.deadline_s", "> 0 (inf: no deadline)", self.deadline_s, finite=False)
         _require(self.aggregation_s >= 0, "run.aggregation_s", "≥ 0", self.aggregation_s)
         _require(0 < self.target_accuracy <= 1, "run.target_accuracy", "in (0, 1]", self.target_accuracy)
         _require(self.snapshot_every_s >= 0, "run.snapshot_every_s", "≥ 0", self.snapshot_every_s)
         _require(self.keep_snapshots >= 1, "run.keep_snapshots", "≥ 1", self.keep_snapshots)
+        _require(self.on_divergence in ("stop", "skip_client", "ignore"), "run.on_divergence", "stop, skip_client or ignore", self.on_divergence)
         _require(self.repeats >= 1, "run.repeats", "≥ 1", self.repeats)
         _require(self.objective in OBJECTIVES, "run.objective", " or ".join(OBJECTIVES), self.objective)
         _require(self.aggregation in AGGREGATION_KINDS, "run.aggregation", ", ".join(AGGREGATION_KINDS), self.aggregation)
@@ -342,7 +347,7 @@ class RecoveryConfig:
     def __post_init__(self) -> None:
         _require(self.client in ("reinit_global", "restore_checkpoint"), "recovery.client", "reinit_global or restore_checkpoint", self.client)
         _require(self.aggregation in ("wait", "redistribute", "drop"), "recovery.aggregation", "wait, redistribute or drop", self.aggregation)
-        _require(self.wait_deadline_s > 0, "recovery.wait_deadline_s", "> 0", self.wait_deadline_s)
+        _require(self.wait_deadline_s > 0, "recovery.wait_deadline_s", "> 0 (inf: wait for ever)", self.wait_deadline_s, finite=False)
         _require(self.heartbeat_s > 0, "recovery.heartbeat_s", "> 0", self.heartbeat_s)
         _require(self.timeout_s > self.heartbeat_s, "recovery.timeout_s", "> recovery.heartbeat_s", self.timeout_s)
 

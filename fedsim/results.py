@@ -51,6 +51,18 @@ def write_json(obj: object, path: Path) -> Path:
     return write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n", path)
 
 
+def only_logs(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds nothing but what hydra makes for every job (``.hydra/`` and the job's log)."""
+    return all(p.name == ".hydra" or p.suffix == ".log" for p in Path(run_dir).iterdir())
+
+
+def discard(run_dir: Path) -> None:
+    """Remove a failed job's directory that holds only hydra's files: a failed job leaves no output."""
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def is_complete(run_dir: Path) -> bool:
     """Whether a run directory holds a finished run (its summary was written)."""
     return (Path(run_dir) / SUMMARY).is_file()

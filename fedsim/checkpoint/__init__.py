@@ -20,12 +20,26 @@ from fedsim.checkpoint.cost import (
 )
 from fedsim.checkpoint.weibull import weibull_fail_prob, weibull_mean
 
+_FIT = ("WeibullFit", "fit_weibull", "read_failure_log")  # fit.py needs scipy.stats: loaded on first use
+
+
+def __getattr__(name: str) -> object:
+    """``fit_weibull`` and friends, imported when first asked for (the engine imports this package)."""
+    if name in _FIT:
+        from fedsim.checkpoint import fit
+
+        return getattr(fit, name)
+    raise AttributeError(f"module 'fedsim.checkpoint' has no attribute {name!r}")
+
 __all__ = [
     "MODELS",
     "Optimum",
     "daly_interval",
     "expected_cost",
     "expected_overhead",
+    "fit_weibull",
+    "read_failure_log",
+    "WeibullFit",
     "exponential_optimum",
     "minimal_repair_overhead",
     "optimal_interval",

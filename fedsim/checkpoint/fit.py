@@ -165,5 +165,9 @@ def read_failure_log(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.
     with path.open(newline="") as fh:
         header = next(csv.reader(fh), [])
     if {"time_s", "kind", "client"} <= set(header):
-        return event_log_lifetimes(pd.read_csv(path))
+        try:
+            events = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise FedsimError(f"{path}: not a readable events table ({str(exc).strip().splitlines()[0]}); pass a run's events.csv or a duration,failed CSV") from None
+        return event_log_lifetimes(events)
     return read_failure_csv(path)

@@ -11,7 +11,7 @@ import numpy as np
 from fedsim.errors import FedsimError
 
 
-def _check(n_rows: int, num_clients: int) -> None:
+def _check(n_rows: int, num_clients: int, min_rows: int = 1) -> None:
     if num_clients < 1:
         raise ValueError(f"num_clients must be ≥ 1 (got {num_clients})")
     if num_clients > n_rows:
@@ -19,11 +19,16 @@ def _check(n_rows: int, num_clients: int) -> None:
             f"data.num_clients={num_clients} exceeds the {n_rows} training rows; "
             "lower data.num_clients or use more data"
         )
+    if n_rows // num_clients < min_rows:
+        raise FedsimError(
+            f"data.num_clients={num_clients} leaves a client fewer than {min_rows} of the {n_rows} training rows "
+            "(BatchNorm trains on two or more); lower data.num_clients or use more data"
+        )
 
 
-def iid(n_rows: int, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffle and deal rows into near-equal shards."""
-    _check(n_rows, num_clients)
+def iid(n_rows: int, num_clients: int, rng: np.random.Generator, min_rows: int = 1) -> list[np.ndarray]:
+    """Shuffle and deal rows into near-equal shards (at least ``min_rows`` each, or a one-line error)."""
+    _check(n_rows, num_clients, min_rows)
     order = rng.permutation(n_rows)
     return [np.sort(part) for part in np.array_split(order, num_clients)]
 
@@ -58,7 +63,7 @@ def dirichlet_split(
         parts = [np.sort(np.concatenate(s)) for s in shards]
         if min(len(p) for p in parts) >= min_rows:
             return parts, proportions
-    raise ValueError(f"could not give every client {min_rows} rows with alpha={alpha}; raise data.alpha")
+    raise FedsimError(f"data.alpha={alpha} could not give every one of {num_clients} clients {min_rows} rows in 1000 draws; raise data.alpha or lower data.num_clients")
 
 
 def by_proportions(labels: np.ndarray, proportions: dict[object, np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

@@ -95,14 +95,61 @@ def read_csv(
     ``max_rows`` (pyarrow has no ``nrows``).
     """
     kwargs: dict[str, object] = {"header": None if names else 0, "names": names, "dtype": dict(dtype)}
-    if max_rows is None:
-        frame = pd.read_csv(path, engine="pyarrow", encoding="utf-8", **kwargs)
-    else:
-        frame = pd.read_csv(path, engine="c", nrows=max_rows, encoding="utf-8-sig", **kwargs)
+    try:
+        if max_rows is None:
+            frame = pd.read_csv(path, engine="pyarrow", encoding="utf-8", **kwargs)
+        else:
+            frame = pd.read_csv(path, engine="c", nrows=max_rows, encoding="utf-8-sig", **kwargs)
+    except pd.errors.EmptyDataError:
+        raise FedsimError(f"{path} is empty; point the loader at the data file") from None
+    except Exception as exc:  # pyarrow's and pandas' parse errors name neither the file nor a line
+        raise FedsimError(csv_problem(Path(path), names, dtype, exc)) from None
     first = str(frame.columns[0])
     if first.startswith("\ufeff"):
         frame = frame.rename(columns={first: first.removeprefix("\ufeff")})
+    if frame.empty:
+        raise FedsimError(f"{path} has no data rows; point the loader at a non-empty file")
     return frame
+
+
+def csv_problem(path: Path, names: Sequence[str] | None, dtype: Mapping[str, object], exc: BaseException) -> str:
+    """One line saying where ``path`` stops being the expected CSV: file, line, expected columns, what was found."""
+    import csv
+    import gzip
+
+    expect = list(names) if names else None
+    numeric = {c for c, t in dtype.items() if t is not str}
+    try:
+        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            for line, row in enumerate(csv.reader(fh), start=1):
+                if expect is None:
+                    expect = [c.strip() for c in row]
+                    missing = [c for c in dtype if c not in expect]
+                    if missing:
+                        return f"{path}, line 1 (header): {len(missing)} expected column(s) missing ({columns_text(missing)}); the header must be {columns_text(list(dtype))}"
+                    continue
+                if len(row) != len(expect):
+                    return f"{path}, line {line}: expected {len(expect)} columns ({columns_text(expect)}), got {len(row)}; fix or remove the line"
+                for name, value in zip(expect, row):
+                    if name in numeric and not _is_number(value):
+                        return f"{path}, line {line}: column {name} must be a number, got {value!r}; fix or remove the line"
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as err:
+        return f"{path} is not a readable CSV ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); check the file"
+    return f"{path} could not be parsed ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); check the file"
+
+
+def columns_text(names: Sequence[str]) -> str:
+    """A column list short enough for one line."""
+    return ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:3])}, …, {names[-1]}"
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_frame(

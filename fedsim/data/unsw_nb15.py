@@ -40,11 +40,9 @@ DTYPES: dict[str, object] = {
 
 def _read(path: Path, max_rows: int | None) -> pd.DataFrame:
     frame = preprocess.read_csv(path, names=None, dtype=DTYPES, max_rows=max_rows)
-    missing = set(DTYPES) - set(frame.columns)
+    missing = [c for c in DTYPES if c not in frame.columns]
     if missing:
-        raise FedsimError(
-            f"{path} lacks UNSW-NB15 columns {sorted(missing)}; point data.source.path at a partitioned-set CSV"
-        )
+        raise FedsimError(f"{path} lacks {len(missing)} UNSW-NB15 column(s) ({preprocess.columns_text(missing)}); point data.source.path at a partitioned-set CSV")
     return frame
 
 

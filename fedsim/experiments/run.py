@@ -7,13 +7,14 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from fedsim import figures, progress
@@ -78,7 +79,7 @@ def split_rows(data: TabularData, cfg: Config) -> Split:
     val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
     g_test = rng(cfg.run.seed, "test-partition")
     if cfg.data.partition == "iid":
-        shards = partition.iid(len(rest), cfg.data.num_clients, g)
+        shards = partition.iid(len(rest), cfg.data.num_clients, g, min_rows=2)
         tests = partition.iid(len(data.y_test), cfg.data.num_clients, g_test) if cfg.run.client_eval else None
     else:
         labels = data.category_train if data.category_train is not None else data.y_train
@@ -86,6 +87,33 @@ def split_rows(data: TabularData, cfg: Config) -> Split:
         test_labels = data.category_test if data.category_test is not None else data.y_test
         tests = partition.by_proportions(np.asarray(test_labels), shares, g_test) if cfg.run.client_eval else None
     return Split(clients=[rest[s] for s in shards], val=val, client_tests=tests)
+
+
+def load_data(cfg: Config) -> TabularData:
+    """The dataset ``data.source`` names; a loader's one-line error comes out as it is, not wrapped by hydra."""
+    try:
+        data: TabularData = instantiate(cfg.data.source, seed=cfg.run.seed)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, FedsimError):
+            raise FedsimError(str(exc.__cause__)) from None
+        raise
+    for part, labels in (("training", data.y_train), ("test", data.y_test)):
+        missing = {0: "normal", 1: "anomalous"}.keys() - set(np.unique(labels).tolist())
+        if missing:
+            kind = "normal" if 0 in missing else "anomalous"
+            raise FedsimError(f"the {part} rows of {data.name} hold no {kind} rows; an anomaly detector needs both classes: use another file or split")
+    return data
+
+
+def check_inputs(cfg: Config) -> None:
+    """Read every file ``cfg`` names (a dataset, a network trace), so a bad one stops a run, or a whole
+    sweep, before anything starts; the parsed dataset is cached, so the job's own read is cheap."""
+    source = cfg.data.source
+    target = source.get("_target_", "") if isinstance(source, Mapping) else getattr(source, "_target_", "")
+    if not str(target).endswith("make_synthetic"):
+        load_data(cfg)
+    if cfg.network.trace is not None:
+        build_network(cfg)
 
 
 def cap_rows(data: TabularData, max_rows: int | None, seed: int) -> TabularData:
@@ -161,6 +189,7 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
         failure=failure,
         anomaly_ratio=anomaly_ratio,
         client_eval=cfg.run.client_eval,
+        on_divergence=cfg.run.on_divergence,
         client_failure=client_failure_models(cfg),
         aggregation=AggregationCost(cfg.run.aggregation, cfg.run.aggregation_per_param_s, cfg.run.aggregation_scale),
     )
@@ -205,7 +234,7 @@ def run_experiment(
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
-    data = cap_rows(instantiate(cfg.data.source, seed=cfg.run.seed), cfg.data.max_rows, cfg.run.seed)
+    data = cap_rows(load_data(cfg), cfg.data.max_rows, cfg.run.seed)
     split = split_rows(data, cfg)
 
     def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,6 +295,7 @@ def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) ->
         "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
         **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
         "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
+        "diverged_updates": int((result.events["kind"] == "diverged").sum()),
         **{f"final_{k}": float(last[k]) for k in ("client_accuracy", "client_auc") if k in last},
     }
 
@@ -286,7 +316,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     snap = snapshots.latest(out_dir / snapshots.DIRECTORY, key) if resume else None
     if resume and snap is not None:
         log.info("resuming after round %d (replaying the timeline up to it)", snap.round)
-    elif resume:
+    elif cfg.run.resume:
         log.info("no snapshot to resume from: starting at round 1")
     writer = snapshots.SnapshotWriter(out_dir / snapshots.DIRECTORY, key, every_s=cfg.run.snapshot_every_s, keep=cfg.run.keep_snapshots)
     result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer)

@@ -40,7 +40,8 @@ class SnapshotWriter:
     """Offered a snapshot at every round boundary; writes one at most every ``every_s`` wall seconds."""
 
     def __init__(self, directory: Path, key: str, *, every_s: float, keep: int) -> None:
-        self.store = DiskStore(directory)
+        self.directory = Path(directory)
+        self.store: DiskStore | None = None  # made with the first snapshot: a run that fails early leaves no folder
         self.key, self.every_s, self.keep = key, every_s, keep
         self.last = -float("inf")
 
@@ -50,9 +51,10 @@ class SnapshotWriter:
         if now - self.last < self.every_s:
             return
         snap = make()
+        self.store = self.store or DiskStore(self.directory)
         self.store.save(f"snapshot-{len(snap.rounds):06d}", {**snap.payload(), "config": self.key})
         self.last = now
-        for old in sorted(self.store.directory.glob("snapshot-*.ckpt"))[: -self.keep]:
+        for old in sorted(self.directory.glob("snapshot-*.ckpt"))[: -self.keep]:
             old.unlink(missing_ok=True)
 
 

@@ -32,7 +32,7 @@ from scipy.stats import t as student_t  # noqa: E402
 from fedsim.checkpoint import expected_overhead, optimal_interval, paper_cost  # noqa: E402
 from fedsim.checkpoint.fit import WeibullFit, fit_weibull, read_failure_log  # noqa: E402
 from fedsim.errors import FedsimError  # noqa: E402
-from fedsim.results import atomic_write, write_table  # noqa: E402
+from fedsim.results import atomic_write, discard, only_logs, write_table  # noqa: E402
 from fedsim.seeding import rng  # noqa: E402
 from fedsim.sim.checkpointed_job import SIM_MODELS, run_job  # noqa: E402
 from fedsim.sim.failures import weibull_time_to_failure  # noqa: E402
@@ -230,18 +230,28 @@ ConfigStore.instance().store(name="tune_schema", node=TuneConfig)
 
 @hydra.main(config_path=str(CONF_DIR), config_name="tune", version_base="1.3")
 def _app(raw: DictConfig) -> None:
+    out = Path(HydraConfig.get().runtime.output_dir)
     try:
         cfg: TuneConfig = OmegaConf.to_object(raw)  # type: ignore[assignment]
     except Exception as exc:  # omegaconf wraps __post_init__ errors
         cause = exc.__cause__ or exc.__context__ or exc
-        print(f"fedsim tune: error: {str(cause).splitlines()[0]}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if cfg.tau is None:
-        for name, path in run_study(cfg).items():
-            print(f"{name}: {path}")
-        return
-    out = Path(HydraConfig.get().runtime.output_dir)
-    write_table(measure(fit_log(cfg), cfg, cfg.tau, cfg.seed), out / "measured.csv")
+        _fail(str(cause).splitlines()[0], out)
+    try:
+        if cfg.tau is None:
+            for name, path in run_study(cfg).items():
+                print(f"{name}: {path}")
+            return
+        write_table(measure(fit_log(cfg), cfg, cfg.tau, cfg.seed), out / "measured.csv")
+    except FedsimError as exc:
+        _fail(str(exc), out)
+
+
+def _fail(message: str, out: Path) -> None:
+    """One line, exit code 2, and no directory left behind by a job that made nothing."""
+    print(f"fedsim: error: {message}", file=sys.stderr)
+    if only_logs(out):
+        discard(out)
+    raise SystemExit(2)
 
 
 def main() -> None:

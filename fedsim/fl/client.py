@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
+import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
-from fedsim.fl.messages import Job, Update
+from fedsim.errors import FedsimError
+from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
@@ -73,6 +75,7 @@ class Client:
         checkpointing: Checkpointing = Checkpointing(),
         store: MemoryStore | None = None,
         checkpoint_bytes: int = 0,
+        on_divergence: str = "stop",
     ) -> None:
         self.env = env
         self.cid = cid
@@ -89,6 +92,7 @@ class Client:
         self.checkpointing = checkpointing
         self.store = store if store is not None else MemoryStore()
         self.checkpoint_bytes = checkpoint_bytes
+        self.on_divergence = on_divergence  # stop | skip_client | ignore
         self.server: Coordinator | None = None
         self.inbox: simpy.Store = simpy.Store(env)
         self.ledger = Ledger()
@@ -201,6 +205,8 @@ class Client:
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
             yield self.env.timeout(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
+            if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
+                return False
             state = result.state
             losses.append((result.loss, result.samples))
             if stop < total:
@@ -217,6 +223,8 @@ class Client:
             self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy)
             yield self.env.timeout(busy)
             extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
+            if not bool(torch.isfinite(extras["meta_grad"]).all()) and self.diverged(rnd, job, seed, META_STEP):
+                return False
         self.recorder.event("upload", client=self.cid, round=rnd.number)
         upload_bytes = nbytes + sum(t.numel() * t.element_size() for t in extras.values())
         yield from self.send(self.uplink, upload_bytes)
@@ -255,6 +263,23 @@ class Client:
         if plan_meta is not None and rnd.fit.personalize is not None and reached[-1:] == stops[-1:]:
             if t + self.meta_seconds(data, rnd) <= self.next_failure_s:
                 plan_meta(data, rnd.fit, seed=seed)
+
+    def diverged(self, rnd: Round, job: Job, seed: int, step: int) -> bool:
+        """Training produced NaN/inf at ``step``: stop the run, or drop this update; returns whether it was dropped.
+
+        ``ignore`` lets the update through (its NaN reaches the global model).
+        """
+        where = f"client {self.cid}{'' if job.origin == self.cid else f' (data of client {job.origin})'}, round {rnd.number}, "
+        where += "meta step" if step == META_STEP else f"step {step}"
+        if self.on_divergence == "stop":
+            raise FedsimError(f"training diverged (NaN/inf loss or weights) at {where}; lower strategy.lr, or set run.on_divergence=skip_client")
+        if self.on_divergence == "ignore":
+            return False
+        log.warning("training diverged at %s: update dropped", where)
+        self.recorder.event("diverged", client=self.cid, round=rnd.number, value=step)
+        self.recorder.diverged.append((seed, step))
+        rnd.give_up((self.cid, job.origin))
+        return True
 
     def meta_seconds(self, data: int, rnd: Round) -> float:
         """Virtual seconds of FedL2P's meta step on dataset ``data``."""

@@ -12,6 +12,8 @@ import torch
 
 from fedsim.train.personalize import PersonalizeSpec
 
+META_STEP = -1  # the step number under which a divergence in FedL2P's meta step is reported
+
 
 @dataclass(frozen=True)
 class Personalization:

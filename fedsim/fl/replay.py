@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from fedsim.errors import FedsimError
-from fedsim.fl.messages import FitIns
+from fedsim.fl.messages import META_STEP, FitIns
 from fedsim.train.local import TrainResult, TrainState, samples_in_steps
 
 Row = dict[str, Any]
@@ -48,7 +48,7 @@ class Snapshot:
     wall_eval_s: float
     events: int  # events logged up to the boundary
     digest: str  # of those events
-    diverged: list[tuple[int, int, int]] = field(default_factory=list)  # (round, client, origin) updates dropped as divergent
+    diverged: list[tuple[int, int]] = field(default_factory=list)  # (training seed, step) of updates dropped as divergent
     aggregations: list[float] = field(default_factory=list)  # each aggregation's variable cost (virtual s; measured ones vary)
 
     def payload(self) -> dict[str, Any]:
@@ -121,10 +121,10 @@ class GhostExecutor:
     Updates recorded as divergent come back divergent again.
     """
 
-    def __init__(self, real: Any, diverged: Sequence[tuple[int, int, int]] = ()) -> None:
+    def __init__(self, real: Any, diverged: Sequence[tuple[int, int]] = ()) -> None:
         self.real = real
         self.live = False
-        self.diverged = set(diverged)
+        self.diverged = dict(diverged)  # training seed -> step
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -148,14 +148,19 @@ class GhostExecutor:
         if self.live:
             return self.real.train(client, start, seed=seed, stop_step=stop_step, fit=fit)
         samples = samples_in_steps(self.real.num_samples(client), self.real.spec.batch_size, start.step, stop_step)
-        return TrainResult(state=TrainState(flat=start.flat, step=stop_step), loss=0.0, samples=samples)
+        bad = self.diverged.get(seed)
+        bad = bad if bad is not None and start.step <= bad < stop_step else None
+        return TrainResult(state=TrainState(flat=start.flat, step=stop_step), loss=0.0, samples=samples, diverged_step=bad)
 
     def meta_gradient(self, client: int, fit: FitIns, *, seed: int) -> dict[str, torch.Tensor]:
         """Live: the real meta step. Ghost: zeros of the real size (the upload's bytes are what count)."""
         if self.live:
             return self.real.meta_gradient(client, fit, seed=seed)
         assert fit.personalize is not None
-        return {"meta_grad": torch.zeros_like(fit.personalize.meta), "meta_loss": torch.tensor(0.0)}
+        grad = torch.zeros_like(fit.personalize.meta)
+        if self.diverged.get(seed) == META_STEP:
+            grad[0] = float("nan")
+        return {"meta_grad": grad, "meta_loss": torch.tensor(0.0)}
 
 
 class Replay:

@@ -20,6 +20,7 @@ import simpy
 import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
+from fedsim.errors import FedsimError
 from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client
 from fedsim.fl.messages import Job
@@ -90,6 +91,7 @@ class Server:
         evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
         replay: Replay | None = None,
         on_round_end: Callable[[], None] | None = None,
+        check_finite: bool = False,
         aggregation: AggregationCost = AggregationCost(),
     ) -> None:
         self.env = env
@@ -116,6 +118,7 @@ class Server:
         self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
         self.replay = replay  # a resumed run: recorded results until the snapshot's boundary
         self.on_round_end = on_round_end  # after every round that does not stop the run (snapshots)
+        self.check_finite = check_finite  # a NaN/inf aggregate stops the run
         self.aggregation = aggregation  # time beyond aggregation_s: linear in updates, or measured
         self.aggregation_extras: list[float] = []  # that time, per aggregation (a snapshot keeps the measured ones)
         self.stop_reason = "max_rounds"
@@ -197,6 +200,8 @@ class Server:
                 extra = self.replay.aggregation_extra(len(self.aggregation_extras))
             self.aggregation_extras.append(extra)
             yield self.env.timeout(self.aggregation_s + extra)
+            if self.check_finite and not bool(torch.isfinite(merged).all()):
+                raise FedsimError(f"the aggregated model of round {number} is not finite (NaN/inf); lower strategy.server_lr or strategy.lr, or set run.on_divergence=ignore")
             self.global_flat = merged
             self.recorder.event("aggregate", round=number, value=len(updates))
         if self.replay is not None and self.replay.active:

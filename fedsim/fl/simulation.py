@@ -77,6 +77,7 @@ class SimSettings:
     fault: FaultTolerance = field(default_factory=FaultTolerance)
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
     client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
+    on_divergence: str = "stop"  # NaN/inf in training: stop the run | skip_client (drop the update) | ignore
     client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
     aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
 
@@ -210,6 +211,7 @@ def simulate(
             checkpointing=fault.checkpointing,
             store=store,
             checkpoint_bytes=ckpt_bytes,
+            on_divergence=settings.on_divergence,
         )
         for cid in range(len(clients))
     ]
@@ -239,6 +241,7 @@ def simulate(
             events=len(recorder.events),
             digest=digest.update(recorder.events),
             aggregations=list(server.aggregation_extras),
+            diverged=list(recorder.diverged),
         )
 
     def round_end() -> None:
@@ -249,6 +252,7 @@ def simulate(
             snap = replay.snapshot
             replay.check(len(recorder.events), digest.update(recorder.events))
             recorder.rounds[:], recorder.clients[:], recorder.client_evals[:] = snap.rounds, snap.clients, snap.client_evals
+            recorder.diverged[:] = snap.diverged
             server.global_flat = snap.global_flat.to(initial.device)
             strategy.load_state_dict({k: v.to(initial.device) for k, v in snap.strategy.items()})
             if server.checkpoints:  # the one saved in this replayed round holds ghost values
@@ -280,6 +284,7 @@ def simulate(
         evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
         replay=replay,
         on_round_end=round_end,
+        check_finite=settings.on_divergence != "ignore",
         aggregation=replace(settings.aggregation, parameters=layout.size),
     )
 

@@ -23,6 +23,7 @@ class Recorder:
         self.rounds: list[dict[str, object]] = []
         self.clients: list[dict[str, object]] = []
         self.client_evals: list[dict[str, object]] = []  # each client's model on its own test rows, per round
+        self.diverged: list[tuple[int, int]] = []  # (training seed, step) of every update dropped as divergent
         self.counts: Counter[str] = Counter()  # events so far, by kind
 
     def event(self, kind: str, *, client: int = -1, round: int = -1, value: float = float("nan")) -> None:

@@ -43,7 +43,7 @@ from fedsim.models.base import AnomalyModel
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
-from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, samples_in_steps
+from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_train uses them
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
@@ -100,10 +100,13 @@ class Trajectory:
         for v in self.losses[start_step - self.start.step : stop_step - self.start.step]:
             total = np.float32(total + v)  # float32, in step order, as local_train sums
         steps = stop_step - start_step
+        state = self.states[stop_step]
+        losses = torch.from_numpy(self.losses[start_step - self.start.step : stop_step - self.start.step])
         return TrainResult(
-            state=self.states[stop_step],
+            state=state,
             loss=float(total) / steps if steps else float("nan"),
             samples=samples_in_steps(self.n_rows, self.batch_size, start_step, stop_step),
+            diverged_step=first_divergence(losses, start_step, state.flat),
         )
 
 

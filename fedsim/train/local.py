@@ -49,6 +49,7 @@ class TrainResult:
     loss: float
     samples: int
     metrics: dict[str, float] = field(default_factory=dict)
+    diverged_step: int | None = None  # first step whose loss (or the final state) was NaN/inf; None = finite
 
 
 def batch_bounds(n_rows: int, batch_size: int) -> list[int]:
@@ -111,7 +112,7 @@ def local_train(
     bounds = batch_bounds(n, spec.batch_size)
     spe = len(bounds) - 1
     devices = [x.device] if x.device.type == "cuda" else []
-    total, perm, perm_epoch = 0.0, None, -1
+    total, perm, perm_epoch, losses = 0.0, None, -1, []
     with torch.random.fork_rng(devices=devices):
         for step in range(start.step, stop_step):
             epoch, i = divmod(step, spe)
@@ -127,7 +128,21 @@ def local_train(
                 p.grad.add_(p.detach() - a, alpha=prox_mu)
             opt.step()
             total += loss.detach()
+            losses.append(loss.detach())
     steps = stop_step - start.step
     mean_loss = float(total) / steps if steps else float("nan")
     state = TrainState(flat=layout.flatten(model), step=stop_step, optimizer=opt.state_dict())
-    return TrainResult(state=state, loss=mean_loss, samples=samples_in_steps(n, spec.batch_size, start.step, stop_step))
+    samples = samples_in_steps(n, spec.batch_size, start.step, stop_step)
+    bad = first_divergence(torch.stack(losses) if losses else torch.zeros(0), start.step, state.flat)
+    return TrainResult(state=state, loss=mean_loss, samples=samples, diverged_step=bad)
+
+
+def first_divergence(losses: torch.Tensor, start_step: int, flat: torch.Tensor) -> int | None:
+    """The first step whose loss is NaN/inf (``losses[i]`` is step ``start_step + i``), else the last
+    step if the resulting state is not finite, else ``None``."""
+    finite = torch.isfinite(losses)
+    if not bool(finite.all()):
+        return start_step + int((~finite).nonzero()[0])
+    if not bool(torch.isfinite(flat).all()):
+        return start_step + len(losses) - 1
+    return None

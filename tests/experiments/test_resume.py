@@ -22,6 +22,8 @@ CASES = {
     "proposed": ["strategy=proposed", "run.patience=0", "failure.server=true", "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0"],
     "fedadam": ["strategy=fedadam", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
     "fedl2p": ["strategy=fedl2p", "strategy.finetune_steps=2", "strategy.meta_hidden=8", "data.partition=dirichlet"],
+    # updates dropped as divergent: the replay must drop the same ones
+    "diverged": ["strategy.lr=1e9", "run.on_divergence=skip_client"],
     # a shared server link, spread client links, aggregation time linear in the updates
     "network": ["network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=linear"],
 }
@@ -50,7 +52,8 @@ def test_a_resumed_run_has_the_uninterrupted_runs_tables(case):
     reference = run_experiment(cfg, on_snapshot=lambda make: taken.append(make()))
     assert len(taken) >= 5
     kinds = set(reference.events["kind"])
-    assert {"failure", "repair", "dropout", "work_lost"} <= kinds  # the timeline has something to replay
+    assert {"failure", "repair", "dropout"} <= kinds  # the timeline has something to replay
+    assert "diverged" in kinds if case == "diverged" else "work_lost" in kinds
     if case == "proposed":
         assert {"server_failure", "server_restore", "checkpoint", "restore", "redistribute"} <= kinds
     want = _tables(reference)
