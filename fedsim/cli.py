@@ -226,7 +226,7 @@ def _job(cfg: DictConfig) -> float:
         print(f"fedsim: error: {head}{exc}", file=sys.stderr)
         if fresh:
             discard(out)
-        if multirun:  # the other jobs go on; the sweep's end reports this one (fedsim.sweep.SweepReport)
+        if multirun:  # the other jobs go on; the sweep's end reports this one (fedsim.collect.SweepReport)
             return float("nan")
         raise SystemExit(2) from None
     log.info(job_line(num, total, summary, str(out)))

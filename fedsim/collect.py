@@ -28,10 +28,11 @@ from pathlib import Path
 import pandas as pd
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from fedsim.results import SUMMARY, write_table
-from fedsim.sweep import CONFIG, expand
+from fedsim.sweep import CONFIG, expand, set_sweep_failures
 
 TABLE = "collected.parquet"
 JOBS = "jobs.csv"
@@ -198,3 +199,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_table(result.jobs, out.with_name(JOBS))
     print(report(result, out), file=sys.stderr)
     return 1 if len(result.not_complete()) else 0
+
+
+class SweepReport(Callback):
+    """Hydra callback: at the end of a sweep, one line naming the jobs that failed (the others ran on)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
+        found = collect(Path(config.hydra.sweep.dir))
+        bad = found.not_complete()
+        failed = [str(j if isinstance(j, str) else n) for j, n in zip(bad["job"], bad["job_num"])]
+        set_sweep_failures(failed)
+        if failed:
+            more = ", …" if len(failed) > 3 else ""
+            print(
+                f"fedsim: error: {len(failed)} of {len(found.jobs)} jobs did not finish ({', '.join(failed[:3])}{more}); "
+                "fix the cause and run the same command again: finished jobs are skipped",
+                file=sys.stderr,
+            )

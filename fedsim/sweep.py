@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from fedsim.results import is_complete
 
@@ -72,26 +68,15 @@ def objective_value(summary: Mapping[str, object], name: str) -> float:
     return math.inf if math.isnan(value) else value
 
 
-_failed: list[str] = []  # jobs of the last sweep in this process that did not finish (set by SweepReport)
+
+_failed: list[str] = []  # jobs of the last sweep in this process that did not finish (set by fedsim.collect.SweepReport)
 
 
 def sweep_failures() -> list[str]:
-    """The jobs :class:`SweepReport` found unfinished at the end of this process's sweep."""
+    """The jobs :class:`fedsim.collect.SweepReport` found unfinished at the end of this process's sweep."""
     return list(_failed)
 
 
-class SweepReport(Callback):
-    """Hydra callback: at the end of a sweep, one line naming the jobs that failed (the others ran on)."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
-        from fedsim.collect import collect
-
-        found = collect(Path(config.hydra.sweep.dir))
-        bad = found.not_complete()
-        _failed[:] = [str(j if isinstance(j, str) else n) for j, n in zip(bad["job"], bad["job_num"])]
-        if _failed:
-            print(
-                f"fedsim: error: {len(_failed)} of {len(found.jobs)} jobs did not finish ({', '.join(_failed[:3])}{', …' if len(_failed) > 3 else ''}); "
-                "fix the cause and run the same command again: finished jobs are skipped",
-                file=sys.stderr,
-            )
+def set_sweep_failures(jobs: Sequence[str]) -> None:
+    """Record the unfinished jobs of the sweep that just ended (the CLI exits with 2 when there are any)."""
+    _failed[:] = list(jobs)

@@ -28,36 +28,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import simpy
 
 from fedsim.checkpoint.adaptive import Estimate, Law, estimate_law, tau_star
+from fedsim.fl.recovery import Checkpointing, TauRule
 
 if TYPE_CHECKING:
     from fedsim.fl.client import Client
-    from fedsim.fl.recovery import Checkpointing
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "adaptive")
 REFIT_ON = ("failures", "rounds")
 TAU_COLUMNS = ["time_s", "client", "source", "failures", "exposure_s", "shape", "scale", "tau_s", "delta_s", "restart_s", "model"]
-
-
-@dataclass(frozen=True)
-class TauRule:
-    """How clients choose τ when it is not a fixed number (see the module docstring)."""
-
-    mode: str  # auto | adaptive
-    prior: Law | None  # the configured law (virtual s); None: no client failure clocks, so τ = ∞
-    repair_mean_s: float = 0.0  # mean down time after a failure; R in C(τ) is this plus restart_s
-    model: str = "renewal"  # failure model of C(τ): renewal | segment | paper
-    refit_every: int = 1
-    refit_on: str = "failures"  # failures | rounds
-    min_failures: int = 5  # own failures before k and λ come from the client's own fit
-    prior_failures: float = 1.0  # weight of the prior, in failures, while it is in use
 
 
 class ClientTau:

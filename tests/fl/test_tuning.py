@@ -17,7 +17,7 @@ from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.fleet import client_laws
 from fedsim.experiments.run import build_model, run_experiment
-from fedsim.fl.tuning import TauRule
+from fedsim.fl.recovery import TauRule
 from fedsim.fl.recovery import Checkpointing
 from fedsim.fl.server import Stopping
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimSettings, checkpoint_nbytes, simulate
