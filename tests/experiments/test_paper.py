@@ -19,11 +19,11 @@ TINY = [
 
 
 def test_table2_study_end_to_end(tmp_path):
-    """A 2 methods × 2 seeds version of the Table II scenario: the callback writes every file."""
-    out = tmp_path / "results"
+    """A 2 methods × 2 seeds version of the Table II scenario: the callback writes every file where the scenario says."""
+    out = tmp_path / "results" / "paper"
     cmd = [
         sys.executable, "-m", "fedsim", "scenarios=paper/table2", *TINY, "data=synthetic", "strategy=fedavg,proposed", "run.seed=0,1",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.callbacks.paper.out={out}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
