@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.workload import ROUNDS, SPEC, common_args, fedsim_run, make_clients, make_model, setup, timed  # noqa: E402
+from benchmarks.workload import ROUNDS, SPEC, common_args, fedsim_run, make_clients, make_model, setup  # noqa: E402
 from fedsim.fl.batched_executor import BatchedExecutor, choose_executor  # noqa: E402
 from fedsim.fl.executor import SequentialExecutor  # noqa: E402
 from fedsim.train.flat import FlatLayout  # noqa: E402
@@ -37,6 +38,17 @@ def executor_for(kind: str):
     if kind != "auto":
         return EXECUTORS[kind]
     return lambda model, layout, data, spec: choose_executor(model, layout, data, spec, device="cpu")[0]
+
+
+def timed(fn):
+    """(wall seconds, process CPU seconds, result) of ``fn()``.
+
+    CPU seconds add the threads' time; with one torch thread they are the arithmetic's
+    own cost, barely touched by other jobs on a shared machine (wall time is not).
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
 
 
 def final(result) -> tuple[float, float]:
@@ -54,7 +66,7 @@ def mean_std(values, digits: int = 4) -> str:
 def spread_table(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group and precision: wall seconds and final accuracy/AUC as mean(std) over seeds."""
     out = rows.groupby([*by, "precision"], sort=False).agg(
-        seeds=("seed", "size"), wall_s=("wall_s", lambda v: mean_std(v, 2)), accuracy=("accuracy", mean_std), auc=("auc", mean_std)
+        seeds=("seed", "size"), wall_s=("wall_s", lambda v: mean_std(v, 2)), cpu_s=("cpu_s", lambda v: mean_std(v, 2)), accuracy=("accuracy", mean_std), auc=("auc", mean_std)
     )
     return out.reset_index()
 
@@ -68,7 +80,7 @@ def workload(args) -> pd.DataFrame:
     for p in PRECISIONS:
         print(f"# executor ({p}): {choose_executor(model, FlatLayout.of(model), [], dataclasses.replace(SPEC, precision=p), device='cpu')[1]}" if args.executor == "auto" else f"# executor: {args.executor}")
     records = []
-    print(f"{'N':>3} {'seed':>4} {'fp32 s':>7} {'bf16 s':>7} {'speed-up':>8} {'acc fp32':>8} {'acc bf16':>8} {'auc fp32':>8} {'auc bf16':>8}")
+    print(f"{'N':>3} {'seed':>4} {'fp32 s':>7} {'bf16 s':>7} {'speed-up':>8} {'cpu ×':>6} {'acc fp32':>8} {'acc bf16':>8} {'auc fp32':>8} {'auc bf16':>8}")
     for n in [2] if args.quick else map(int, args.clients.split(",")):
         clients, test = make_clients(n, rows_per_client)
         for p in PRECISIONS:  # warm-up: first calls allocate and pick kernels
@@ -76,21 +88,23 @@ def workload(args) -> pd.DataFrame:
         for seed in range(args.seeds):
             got = {}
             for p in PRECISIONS if seed % 2 == 0 else PRECISIONS[::-1]:
-                wall, res = timed(lambda: fedsim_run("dnn", clients, test, rounds=rounds, executor=make, spec=dataclasses.replace(SPEC, precision=p), seed=seed))
-                got[p] = (wall, *final(res))
-                records.append({"n": n, "seed": seed, "precision": p, "wall_s": wall, "accuracy": got[p][1], "auc": got[p][2]})
-            (w32, a32, u32), (w16, a16, u16) = got["32"], got["bf16-mixed"]
-            print(f"{n:>3} {seed:>4} {w32:7.2f} {w16:7.2f} {w32 / w16:7.2f}x {a32:8.4f} {a16:8.4f} {u32:8.4f} {u16:8.4f}", flush=True)
+                wall, cpu, res = timed(lambda: fedsim_run("dnn", clients, test, rounds=rounds, executor=make, spec=dataclasses.replace(SPEC, precision=p), seed=seed))
+                got[p] = (wall, cpu, *final(res))
+                records.append({"n": n, "seed": seed, "precision": p, "wall_s": wall, "cpu_s": cpu, "accuracy": got[p][2], "auc": got[p][3]})
+            (w32, c32, a32, u32), (w16, c16, a16, u16) = got["32"], got["bf16-mixed"]
+            print(f"{n:>3} {seed:>4} {w32:7.2f} {w16:7.2f} {w32 / w16:7.2f}x {c32 / c16:5.2f}x {a32:8.4f} {a16:8.4f} {u32:8.4f} {u16:8.4f}", flush=True)
     return pd.DataFrame(records)
 
 
 def study(args) -> pd.DataFrame:
     """The quickstart scenario (paper DNN) for seeds 0..n-1 in both precisions, through fedsim's own builder."""
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
     from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
     from fedsim.config import register_configs
     from fedsim.experiments.run import run_experiment
+    from fedsim.results import write_text
 
     register_configs()
     records = []
@@ -100,16 +114,18 @@ def study(args) -> pd.DataFrame:
         def config(seed: int, p: str, *extra: str):
             small = ["run.max_rounds=1", "data.source.n_samples=400"] if args.quick else []
             overrides = ["scenarios=quickstart", f"run.seed={seed}", f"compute.precision={p}", "compute.device=cpu", "run.figure=false", *small, *extra]
-            return to_config(compose("config", overrides=[*overrides, SEARCHPATH]))
+            return compose("config", overrides=[*overrides, SEARCHPATH])
 
+        if args.out:  # the resolved config of the first job; the table's seed and precision columns vary it
+            write_text(OmegaConf.to_yaml(config(0, PRECISIONS[0]), resolve=True), Path(args.out) / "config.yaml")
         for p in PRECISIONS:  # warm-up: data, kernels, first calls
-            run_experiment(config(0, p, "run.max_rounds=1"))
+            run_experiment(to_config(config(0, p, "run.max_rounds=1")))
         for seed in range(args.study):
             for p in PRECISIONS if seed % 2 == 0 else PRECISIONS[::-1]:
-                cfg = config(seed, p)
-                wall, res = timed(lambda: run_experiment(cfg))
+                cfg = to_config(config(seed, p))
+                wall, cpu, res = timed(lambda: run_experiment(cfg))
                 acc, auc = final(res)
-                records.append({"scenario": "quickstart", "seed": seed, "precision": p, "wall_s": wall, "accuracy": acc, "auc": auc, "rounds": len(res.rounds)})
+                records.append({"scenario": "quickstart", "seed": seed, "precision": p, "wall_s": wall, "cpu_s": cpu, "accuracy": acc, "auc": auc, "rounds": len(res.rounds)})
                 print(f"{seed:>4} {p:>10} {wall:7.2f} {acc:8.4f} {auc:8.4f}", flush=True)
     return pd.DataFrame(records)
 
