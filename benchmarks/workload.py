@@ -86,27 +86,30 @@ def best_of(fn: Callable[[], float], repeats: int) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def fedsim_run(name: str, clients, test, *, executor=None, rounds: int = ROUNDS, settings=None, speeds=None):
-    """One whole fedsim run (engine build, rounds, per-round evaluation) on the workload; returns the SimResult."""
+def fedsim_run(name: str, clients, test, *, executor=None, rounds: int = ROUNDS, settings=None, speeds=None, spec: LocalSpec = SPEC, seed: int = 0):
+    """One whole fedsim run (engine build, rounds, per-round evaluation) on the workload; returns the SimResult.
+
+    ``seed`` seeds the initial weights and the run (batches, dropout); ``settings``, when given, carries its own.
+    """
     from fedsim.fl.server import Stopping
     from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate
     from fedsim.fl.strategies import FedAvg
     from fedsim.sim.compute import ComputeModel
     from fedsim.train.flat import FlatLayout
 
-    model = make_model(name)
+    model = make_model(name, seed)
     return simulate(
         model=model,
         initial=FlatLayout.of(model).flatten(model),
         clients=clients,
         speeds=np.ones(len(clients)) if speeds is None else speeds,
         strategy=FedAvg(),
-        spec=SPEC,
+        spec=spec,
         compute=ComputeModel(0.002),
         network=NetworkSpec(),
         val=test,
         test=test,
-        settings=settings or SimSettings(seed=0, stopping=Stopping(max_rounds=rounds)),
+        settings=settings or SimSettings(seed=seed, stopping=Stopping(max_rounds=rounds)),
         executor=executor,
     )
 

@@ -197,6 +197,7 @@ def _advance_jobs_bar(total: int | None) -> None:
 def _job(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
+    pin_auto_precision(cfg)
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
     multirun = hc.mode == RunMode.MULTIRUN
     num = int(hc.job.num) if multirun else None
@@ -232,6 +233,25 @@ def _job(cfg: DictConfig) -> float:
     log.info(job_line(num, total, summary, str(out)))
     _advance_jobs_bar(total)
     return objective_value(summary, cfg.run.objective)
+
+
+def pin_auto_precision(cfg: DictConfig) -> None:
+    """Replace ``compute.precision=auto`` by what it picks here, so the resolved config names the precision that runs.
+
+    A resumed sweep compares resolved configs, so a job is never counted done across
+    precisions (``auto`` may pick differently on another machine). torch loads only then.
+    """
+    if str(cfg.compute.precision).lower() != "auto":
+        return
+    from fedsim.experiments.run import resolve_device
+    from fedsim.train.precision import resolve_precision
+
+    try:
+        device = resolve_device(cfg.compute.device)
+    except FedsimError:
+        return  # the run reports it, in one line
+    cfg.compute.precision, why = resolve_precision("auto", device)
+    log.info("precision: %s", why)
 
 
 def _subcommand(name: str, args: list[str]) -> None:

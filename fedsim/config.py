@@ -243,9 +243,12 @@ class ComputeConfig:
     system_only: bool = False  # surrogate learner, no torch training (failure/dropout/τ studies at event-loop speed)
     surrogate_final_accuracy: float = 0.95  # system-only: accuracy approached as useful work grows
     surrogate_scale_epochs: float = 3.0  # system-only: epochs of useful work that close 63 % of the gap
+    precision: str = "32"  # 32 | bf16-mixed (bfloat16 autocast, float32 master weights) | auto (bf16 where native)
 
     def __post_init__(self) -> None:
         self.batched = str(self.batched).lower()
+        self.precision = str(self.precision).lower()  # hydra hands over compute.precision=32 as an int
+        _require(self.precision in ("32", "bf16-mixed", "auto"), "compute.precision", "32, bf16-mixed or auto", self.precision)
         _require(self.batched in ("auto", "true", "false"), "compute.batched", "auto, true or false", self.batched)
         _require(0.5 <= self.surrogate_final_accuracy <= 1, "compute.surrogate_final_accuracy", "in [0.5, 1]", self.surrogate_final_accuracy)
         _require(self.surrogate_scale_epochs > 0, "compute.surrogate_scale_epochs", "> 0", self.surrogate_scale_epochs)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, REPO, SEARCHPATH, first_point, one_line, to_config
-from fedsim.config import Config, register_configs
+from fedsim.cli import CONF_DIR, REPO, SEARCHPATH, first_point, one_line, pin_auto_precision, to_config
+from fedsim.config import ComputeConfig, Config, register_configs
 from fedsim.errors import FedsimError
 
 register_configs()
@@ -60,6 +60,7 @@ def test_every_scenario_composes_and_validates(name):
         ("network.spread=-0.1", "network.spread"),
         ("run.aggregation=quadratic", "run.aggregation"),
         ("run.aggregation_scale=0", "run.aggregation_scale"),
+        ("compute.precision=16", "compute.precision"),
     ],
 )
 def test_out_of_range_values_name_the_key(override, key):
@@ -102,3 +103,21 @@ def test_tau_s_rule_and_tau_steps_exclude_each_other():
 
 def test_the_proposed_method_takes_tau_from_the_failure_law():
     assert to_config(composed("strategy=proposed")).checkpoint.tau_s == "auto"
+
+
+def test_precision_32_given_as_an_int_becomes_the_string():
+    assert ComputeConfig(precision=32).precision == "32"  # type: ignore[arg-type]
+    assert to_config(composed()).compute.precision == "32"
+    assert to_config(composed("compute.precision=32")).compute.precision == "32"
+    assert to_config(composed("compute.precision=bf16-mixed")).compute.precision == "bf16-mixed"
+
+
+def test_auto_precision_is_pinned_in_the_resolved_config():
+    from fedsim.train.precision import resolve_precision
+
+    cfg = composed("compute.precision=auto", "compute.device=cpu")
+    pin_auto_precision(cfg)
+    assert cfg.compute.precision == resolve_precision("auto", "cpu")[0]  # what a resumed sweep compares
+    explicit = composed("compute.precision=32", "compute.device=cpu")
+    pin_auto_precision(explicit)
+    assert explicit.compute.precision == "32"  # explicit values pass through untouched

@@ -42,6 +42,7 @@ from fedsim.sim.link_rates import client_links
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 from fedsim.train.personalize import PersonalizeSpec, meta_init
+from fedsim.train.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 ACCOUNTS = ("useful_s", "checkpoint_s", "lost_s", "recovery_s", "waiting_s")
@@ -234,6 +235,8 @@ def run_experiment(
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
+    precision, why = resolve_precision(cfg.compute.precision, device)
+    log.info("precision: %s", why)
     data = cap_rows(load_data(cfg), cfg.data.max_rows, cfg.run.seed)
     split = split_rows(data, cfg)
 
@@ -254,7 +257,7 @@ def run_experiment(
         clients=clients,
         speeds=speeds,
         strategy=build_strategy(cfg, model, layout),
-        spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs),
+        spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs, precision=precision),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=build_network(cfg),
         val=tensors(data.x_train[split.val], data.y_train[split.val]),

@@ -141,12 +141,14 @@ class DAGMM(AnomalyModel):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Latent z = [z_c, relative distance, cosine], reconstruction x', memberships γ."""
-        zc = self.encoder(x)
-        x_hat = self.decoder(zc)
+        # Network outputs come back in x's dtype: under bf16 autocast only the layers run
+        # in bfloat16; distances, memberships and the float64 mixture maths do not.
+        zc = self.encoder(x).to(x.dtype)
+        x_hat = self.decoder(zc).to(x.dtype)
         distance = (x - x_hat).norm(dim=1) / x.norm(dim=1).clamp_min(1e-12)
         cosine = F.cosine_similarity(x, x_hat, dim=1, eps=1e-12)
         z = torch.cat([zc, distance[:, None], cosine[:, None]], dim=1)
-        gamma = torch.softmax(self.estimation(z), dim=1)
+        gamma = torch.softmax(self.estimation(z).to(x.dtype), dim=1)
         return z, x_hat, gamma
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

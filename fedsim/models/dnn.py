@@ -45,8 +45,8 @@ class AnomalyDNN(AnomalyModel):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logit of P(anomaly), shape ``(n,)``."""
-        return self.net(x).squeeze(-1)
+        """Logit of P(anomaly), shape ``(n,)``, in ``x``'s dtype (float32 under bf16 autocast too: a stable BCE)."""
+        return self.net(x).squeeze(-1).to(x.dtype)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Binary cross-entropy on the sigmoid output."""

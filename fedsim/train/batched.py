@@ -26,6 +26,14 @@ Only plain MLP classifiers are stacked (see :func:`stack_support`): a
 :class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss. Dropout masks match the
 sequential path on CPU only; on CUDA ``nn.Dropout`` uses a fused Philox kernel, so
 batched runs there are deterministic but not bitwise those of the sequential path.
+
+Under ``bf16-mixed`` (:mod:`fedsim.train.precision`) each stacked linear casts its
+input, weight and bias to bfloat16 as autocast does in ``F.linear`` and returns the
+gradients in the masters' float32; BatchNorm, dropout and activations run on the
+bfloat16 activations as they do under autocast, the logits go to the loss in float32,
+and Adam stays float32. On CPU the stacked and sequential bf16 results were bitwise
+equal in every case measured (exact mode runs the same per-client bfloat16 kernels;
+``bmm`` rounds its float32 accumulator once to bfloat16, which hides blocking order).
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from fedsim.models.dnn import AnomalyDNN
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
+from fedsim.train.precision import compute_dtype
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_train uses them
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
@@ -144,7 +153,10 @@ class _StackedLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, exact: bool) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, exact: bool, dtype: torch.dtype | None = None) -> torch.Tensor:  # noqa: D102
+        ctx.dtypes = x.dtype, w.dtype  # gradients go back in these (the casts autocast makes in F.linear)
+        if dtype is not None:
+            x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
         ctx.save_for_backward(x, w)
         ctx.tiny = exact or x.shape[1] * x.shape[2] * w.shape[1] < TINY_MACS
         if ctx.tiny:
@@ -161,7 +173,8 @@ class _StackedLinear(torch.autograd.Function):
         else:
             gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
             gw = torch.bmm(g.transpose(1, 2), x)
-        return gx, gw, g.sum(1), None
+        x_dtype, w_dtype = ctx.dtypes
+        return None if gx is None else gx.to(x_dtype), gw.to(w_dtype), g.sum(1).to(w_dtype), None, None
 
 
 class _StackedBCE(torch.autograd.Function):
@@ -233,6 +246,7 @@ class StackedMLP:
         offsets = np.cumsum([0, *layout.numels])
         self.slices = {n: (int(offsets[i]), int(offsets[i + 1]), layout.shapes[i]) for i, n in enumerate(layout.names)}
         self.exact = any(isinstance(m, nn.BatchNorm1d) for m in self.layers)  # see _StackedLinear
+        self.dtype = compute_dtype(spec.precision)  # gemm dtype under bf16-mixed; None: float32 throughout
         # What torch.optim.Adam(...).state_dict() holds, built by hand: constructing an
         # optimizer imports torch._dynamo (≈1.4 s in a fresh process).
         self.param_groups = [
@@ -300,7 +314,7 @@ class StackedMLP:
         for layer in self.layers:
             if isinstance(layer, nn.Linear):
                 w, b = next(params), next(params)
-                h = _StackedLinear.apply(h, w, b, self.exact)
+                h = _StackedLinear.apply(h, w, b, self.exact, self.dtype)
             elif isinstance(layer, nn.BatchNorm1d):
                 w, b = next(params), next(params)
                 rm, rv = next(buffers), next(buffers)
@@ -319,7 +333,7 @@ class StackedMLP:
                     h = h * noise.to(h.device)
             else:
                 h = _ACTIVATIONS[type(layer)](h)
-        logits = h.squeeze(-1)
+        logits = h.squeeze(-1).to(xb.dtype)  # float32 into the loss, as AnomalyDNN.forward
         losses = _StackedBCE.apply(logits, yb.to(logits.dtype))
         for p in st.params:
             p.grad = None

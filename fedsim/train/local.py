@@ -21,15 +21,17 @@ import torch
 from fedsim.models.base import AnomalyModel
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
+from fedsim.train.precision import autocast
 
 
 @dataclass(frozen=True)
 class LocalSpec:
-    """How a client trains: optimiser and batching (Adam, as in the checkpointing paper)."""
+    """How a client trains: optimiser, batching (Adam, as in the checkpointing paper) and arithmetic precision."""
 
     batch_size: int = 64
     lr: float = 1e-3
     epochs: int = 1
+    precision: str = "32"  # 32 | bf16-mixed (fedsim.train.precision): autocast region of each step
 
 
 @dataclass
@@ -122,7 +124,8 @@ def local_train(
             rows = perm[bounds[i] : bounds[i + 1]]
             torch.manual_seed(torch_seed(seed, "dropout", step))
             opt.zero_grad(set_to_none=True)
-            loss = model.loss(x[rows], y[rows])
+            with autocast(spec.precision, x.device.type):
+                loss = model.loss(x[rows], y[rows])
             loss.backward()
             for p, a in zip(params, anchors):
                 p.grad.add_(p.detach() - a, alpha=prox_mu)

@@ -83,3 +83,17 @@ def test_choice_is_reported(tiny_data):
     big = tiny_model(x.shape[1])
     ex, why = choose_executor(big, layout, tiny_data["clients"], LocalSpec(batch_size=10**6))
     assert type(ex) is SequentialExecutor and math.isfinite(float(why.split("auto: ")[1].split(" ")[0]))
+
+
+def test_bf16_mixed_runs_are_deterministic_and_batched_equals_sequential(run_tiny):
+    fault = dict(checkpointing=Checkpointing(tau_steps=1, delta_s=0.01, restart_s=0.25), recovery="restore_checkpoint")
+    bf16 = LocalSpec(batch_size=32, lr=1e-3, epochs=1, precision="bf16-mixed")
+    seq = run_tiny(settings=_settings(**fault), spec=bf16)
+    again = run_tiny(settings=_settings(**fault), spec=bf16)
+    bat = run_tiny(settings=_settings(**fault), spec=bf16, executor=BatchedExecutor)
+    fp32 = run_tiny(settings=_settings(**fault))
+    for other in (again, bat):
+        assert torch.equal(seq.final, other.final)  # bitwise on CPU (see fedsim.train.batched)
+        pd.testing.assert_frame_equal(seq.events, other.events)
+        pd.testing.assert_frame_equal(seq.rounds.drop(columns=WALL), other.rounds.drop(columns=WALL))
+    assert not torch.equal(seq.final, fp32.final)
