@@ -78,9 +78,7 @@ class Client:
         self.cid = cid
         self.speed = speed
         self.downlink, self.uplink = downlink, uplink
-        for link in (downlink, uplink):
-            link.on_fail = self._link_failed
-            link.on_event = lambda kind: recorder.event(kind, client=cid)
+        downlink.owner = uplink.owner = self
         self.compute = compute
         self.executor = executor
         self.recorder = recorder
@@ -131,9 +129,14 @@ class Client:
             if self.up and self.uplink.up and self.server is not None:
                 self.server.heartbeat(self.cid, self.env.now + self.uplink.latency_s)
 
-    def _link_failed(self, link: Link) -> None:
+    def link_failed(self, link: Link) -> None:
+        """One of this client's links went down: a message in flight on it is lost."""
         if self.sending_on is link:
             self._interrupt(LinkDown())
+
+    def link_event(self, kind: str) -> None:
+        """Log a failure or repair of one of this client's links."""
+        self.recorder.event(kind, client=self.cid)
 
     def _interrupt(self, cause: object) -> None:
         if self.working_on is not None and not self._interrupted:

@@ -232,7 +232,7 @@ def simulate(
             global_flat=server.global_flat,
             strategy=strategy.state_dict(),
             rounds=list(recorder.rounds),
-            clients=list(recorder.clients),
+            clients=recorder.clients.rows(),
             client_evals=list(recorder.client_evals),
             wall_train_s=executor.wall_s,
             wall_eval_s=wall_eval[0],
@@ -248,7 +248,8 @@ def simulate(
         elif replay.round_done():  # the boundary: put the real state back and go live
             snap = replay.snapshot
             replay.check(len(recorder.events), digest.update(recorder.events))
-            recorder.rounds[:], recorder.clients[:], recorder.client_evals[:] = snap.rounds, snap.clients, snap.client_evals
+            recorder.rounds[:], recorder.client_evals[:] = snap.rounds, snap.client_evals
+            recorder.clients.load(snap.clients)
             server.global_flat = snap.global_flat.to(initial.device)
             strategy.load_state_dict({k: v.to(initial.device) for k, v in snap.strategy.items()})
             if server.checkpoints:  # the one saved in this replayed round holds ghost values
