@@ -22,6 +22,7 @@ from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, c
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
@@ -55,7 +56,17 @@ class Coordinator(Protocol):
 
 
 class Client:
-    """A federated client with its own links, speed, failure state and time ledger."""
+    """A federated client with its own links, speed, failure state and time ledger.
+
+    Slotted, with its inbox, links and ledger slotted too, and events made only when
+    needed (``repaired`` once it fails): a million of them fit in a few GiB.
+    """
+
+    __slots__ = (
+        "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
+        "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
+        "working_on", "sending_on", "_interrupted", "process", "steps",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -73,6 +84,7 @@ class Client:
         checkpointing: Checkpointing = Checkpointing(),
         store: MemoryStore | None = None,
         checkpoint_bytes: int = 0,
+        steps: StepTimes | None = None,
     ) -> None:
         self.env = env
         self.cid = cid
@@ -87,13 +99,14 @@ class Client:
         self.checkpointing = checkpointing
         self.store = store if store is not None else MemoryStore()
         self.checkpoint_bytes = checkpoint_bytes
+        self.steps = steps if steps is not None else StepTimes(executor, compute)
         self.server: Coordinator | None = None
-        self.inbox: simpy.Store = simpy.Store(env)
+        self.inbox = Inbox(env)
         self.ledger = Ledger()
         self.up = True
         self.next_failure_s = math.inf  # virtual time of the next failure already drawn (set by simulate)
         self.failed_at = float("nan")
-        self.repaired = env.event()
+        self.repaired: simpy.Event | None = None  # made when the client goes down
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
@@ -115,6 +128,7 @@ class Client:
         self.up = True
         self.ledger.enter("waiting", self.env.now)
         self.recorder.event("repair", client=self.cid)
+        assert self.repaired is not None
         self.repaired.succeed()
 
     def cancel(self, rnd: Round) -> None:
@@ -186,7 +200,7 @@ class Client:
         """
         key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
-        nbytes = self.executor.layout.nbytes()
+        nbytes = self.steps.model_bytes
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
@@ -307,12 +321,12 @@ class Client:
 
     def step_seconds(self, data: int) -> np.ndarray:
         """Virtual seconds of each local step of one round on dataset ``data``."""
-        bounds = np.asarray(batch_bounds(self.executor.num_samples(data), self.executor.spec.batch_size))
-        rows = np.tile(np.diff(bounds), self.executor.spec.epochs)
-        return rows * self.compute.cost_per_sample_s / self.speed
+        return self.steps.costs(data) / self.speed
 
     def train_seed(self, rnd: int, origin: int) -> int:
-        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``)."""
+        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``); 0 for an executor that draws nothing."""
+        if not self.steps.seeded:
+            return 0
         if origin == self.cid:
             return torch_seed(self.seed, "train", rnd, self.cid)
         return torch_seed(self.seed, "redistributed", rnd, origin, self.cid)
@@ -320,3 +334,32 @@ class Client:
     def checkpoint_key(self, key: tuple[int, int]) -> str:
         """Store key of this client's checkpoint for work on behalf of ``key[1]``."""
         return f"client{key[0]}-for{key[1]}"
+
+
+class StepTimes:
+    """What every client of a run shares about local steps: their cost in rows × seconds per row, by dataset size.
+
+    ``costs(data)`` is the virtual seconds of each step of a round on a speed-1 client,
+    computed once per row count (clients mostly share a few); a client divides by its
+    speed. Also caches the model's byte size and whether the executor uses seeds.
+    """
+
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "_by_rows")
+
+    def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
+        self.executor = executor
+        self.cost_per_sample_s = compute.cost_per_sample_s
+        self.model_bytes = executor.layout.nbytes()
+        self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
+        self._by_rows: dict[int, np.ndarray] = {}
+
+    def costs(self, data: int) -> np.ndarray:
+        """Rows of each step of one round on dataset ``data`` × seconds per row (read-only, shared)."""
+        n = self.executor.num_samples(data)
+        out = self._by_rows.get(n)
+        if out is None:
+            spec = self.executor.spec
+            rows = np.tile(np.diff(np.asarray(batch_bounds(n, spec.batch_size))), spec.epochs)
+            out = self._by_rows[n] = rows * self.cost_per_sample_s
+            out.flags.writeable = False
+        return out

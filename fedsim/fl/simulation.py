@@ -2,10 +2,18 @@
 
 This is the engine's single entry point; it takes plain objects (no config), so
 scripts, tests and the hydra builder all drive it the same way.
+
+A run keeps Python's cyclic garbage collector paused: a fleet is millions of
+long-lived objects that every full collection would walk again (half the time of a
+50,000-client run), while the engine makes no reference cycles to collect (measured:
+none in system-only runs, none from steady-state torch jobs); reference counting
+frees everything else as usual, and the collector resumes when the run returns.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +25,7 @@ import torch
 
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
-from fedsim.fl.client import Client
+from fedsim.fl.client import Client, StepTimes
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
@@ -27,7 +35,7 @@ from fedsim.fl.tuning import Tuning
 from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.failures import FailureModel, failure_clock, trace_clock
+from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
 from fedsim.sim.link_rates import ClientLinks
 from fedsim.sim.network import Network
 from fedsim.sim.recorder import Recorder
@@ -117,6 +125,23 @@ def _drawn(env: simpy.Environment, node: Client, lifetimes: list[float]) -> Call
     return on_draw
 
 
+def _gc_paused(fn: Callable) -> Callable:
+    """``fn`` with the cyclic garbage collector paused while it runs (see the module docstring)."""
+
+    @functools.wraps(fn)
+    def paused(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def simulate(
     *,
     model: AnomalyModel,
@@ -195,6 +220,7 @@ def simulate(
         clients=network.clients,
     )
     links = [net.pair(cid) for cid in range(len(clients))]
+    steps = StepTimes(ghost or executor, compute)
     nodes = [
         Client(
             env,
@@ -210,6 +236,7 @@ def simulate(
             checkpointing=fault.checkpointing,
             store=store,
             checkpoint_bytes=ckpt_bytes,
+            steps=steps,
         )
         for cid in range(len(clients))
     ]
@@ -218,12 +245,12 @@ def simulate(
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         if node.cid in settings.failure_trace:
-            env.process(trace_clock(env, tuning.target(node), settings.failure_trace[node.cid]))
+            TraceClock(env, tuning.target(node), settings.failure_trace[node.cid])
         elif law is not None:
-            env.process(failure_clock(env, tuning.target(node), law, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes)))
+            FailureClock(env, tuning.target(node), law, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes))
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
-                env.process(failure_clock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction)))
+                FailureClock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction))
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
     def snapshot() -> Snapshot:
@@ -285,7 +312,7 @@ def simulate(
     )
 
     if fault.server_failure is not None:
-        env.process(failure_clock(env, server, fault.server_failure, rng(settings.seed, "server-failure")))
+        FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
     env.run(until=server.process)
     accounting = pd.DataFrame([{"client": n.cid, **n.ledger.close(env.now)} for n in nodes])
     return SimResult(

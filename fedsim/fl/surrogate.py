@@ -86,6 +86,8 @@ def surrogate_initial() -> torch.Tensor:
 class SurrogateExecutor:
     """The executor interface with no training: results follow the learning curve."""
 
+    seeded = False  # draws nothing: clients need not derive training seeds for it
+
     def __init__(
         self,
         model: object,

@@ -1,9 +1,13 @@
 """Weibull failure clocks.
 
 The draws are pure functions of a numpy generator, so the same seed gives the same
-failure trace whatever else the simulation does. :class:`FailureClock` is the SimPy
-process that turns those draws into ``fail``/``repair`` calls on its target, the way
-SimPy's machine-shop example breaks machines: a separate process that interrupts.
+failure trace whatever else the simulation does. :class:`FailureClock` turns those
+draws into ``fail``/``repair`` calls on its target, the way SimPy's machine-shop example
+breaks machines: a separate clock that interrupts. A clock is a chain of timeouts with
+callbacks rather than a generator process: it schedules exactly the events such a
+process would (started by an urgent event, then one timeout per wait, each step run
+when its timeout is processed), at about half the cost and memory, which a million
+clients each with a clock notice.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 import simpy
+from simpy.events import URGENT
 
 
 def weibull_time_to_failure(rng: np.random.Generator, shape: float, scale: float) -> float:
@@ -64,36 +69,72 @@ class FailureModel:
     repair: RepairSampler
 
 
-def failure_clock(
-    env: simpy.Environment,
-    target: Failable,
-    model: FailureModel,
-    rng: np.random.Generator,
-    on_draw: Callable[[float], None] | None = None,
-):
-    """SimPy process: wait a Weibull lifetime, break ``target``, wait the repair, restore it, repeat.
+def start_now(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback`` at the current instant, before the ordinary events queued for it, as SimPy starts a process."""
+    event = simpy.Event(env)
+    event.callbacks.append(callback)
+    event._ok, event._value = True, None  # what Event.succeed sets; succeed() cannot choose the priority
+    env.schedule(event, URGENT)
+
+
+class FailureClock:
+    """Waits a Weibull lifetime, breaks ``target``, waits the repair, restores it, and so on.
 
     The unit is as good as new after each repair, so lifetimes are i.i.d. Weibull.
     ``on_draw`` sees every lifetime drawn (tests check them against Weibull(k, λ)).
     """
-    while True:
-        ttf = weibull_time_to_failure(rng, model.shape, model.scale)
-        if on_draw is not None:
-            on_draw(ttf)
-        yield env.timeout(ttf)
-        target.fail()
-        yield env.timeout(model.repair(rng))
-        target.repair()
+
+    __slots__ = ("env", "target", "model", "rng", "on_draw")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        target: Failable,
+        model: FailureModel,
+        rng: np.random.Generator,
+        on_draw: Callable[[float], None] | None = None,
+    ) -> None:
+        self.env, self.target, self.model, self.rng, self.on_draw = env, target, model, rng, on_draw
+        start_now(env, self._up)
+
+    def _up(self, _: simpy.Event | None = None) -> None:
+        ttf = weibull_time_to_failure(self.rng, self.model.shape, self.model.scale)
+        if self.on_draw is not None:
+            self.on_draw(ttf)
+        self.env.timeout(ttf).callbacks.append(self._down)
+
+    def _down(self, _: simpy.Event) -> None:
+        self.target.fail()
+        self.env.timeout(self.model.repair(self.rng)).callbacks.append(self._back)
+
+    def _back(self, _: simpy.Event) -> None:
+        self.target.repair()
+        self._up()
 
 
-def trace_clock(env: simpy.Environment, target: Failable, trace: list[tuple[float, float]]):
-    """SimPy process: replay a failure trace of ``(fail_at, repair_after)`` pairs, in virtual seconds.
+class TraceClock:
+    """Replays a failure trace of ``(fail_at, repair_after)`` pairs on ``target``, in virtual seconds.
 
     Replaying one recorded trace under several recovery policies compares them on
     identical failures.
     """
-    for fail_at, repair_after in trace:
-        yield env.timeout(max(0.0, fail_at - env.now))
-        target.fail()
-        yield env.timeout(repair_after)
-        target.repair()
+
+    __slots__ = ("env", "target", "steps", "repair_after")
+
+    def __init__(self, env: simpy.Environment, target: Failable, trace: list[tuple[float, float]]) -> None:
+        self.env, self.target, self.steps, self.repair_after = env, target, iter(trace), 0.0
+        start_now(env, self._up)
+
+    def _up(self, _: simpy.Event | None = None) -> None:
+        step = next(self.steps, None)
+        if step is not None:
+            fail_at, self.repair_after = step
+            self.env.timeout(max(0.0, fail_at - self.env.now)).callbacks.append(self._down)
+
+    def _down(self, _: simpy.Event) -> None:
+        self.target.fail()
+        self.env.timeout(self.repair_after).callbacks.append(self._back)
+
+    def _back(self, _: simpy.Event) -> None:
+        self.target.repair()
+        self._up()

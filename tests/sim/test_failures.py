@@ -7,7 +7,7 @@ import simpy
 from scipy import stats
 
 from fedsim.seeding import rng
-from fedsim.sim.failures import FailureModel, failure_clock, repair_sampler, weibull_residual_life
+from fedsim.sim.failures import FailureClock, FailureModel, repair_sampler, weibull_residual_life
 
 
 class Node:
@@ -35,7 +35,7 @@ def test_simulated_times_to_failure_pass_ks_against_weibull():
     for shape, scale in [(0.7, 2.0), (1.0, 5.0), (1.5, 3.0)]:
         env = simpy.Environment()
         node = Node(env)
-        env.process(failure_clock(env, node, FailureModel(shape, scale, repair_sampler("exponential", 0.5)), rng(7, "failure", 0)))
+        FailureClock(env, node, FailureModel(shape, scale, repair_sampler("exponential", 0.5)), rng(7, "failure", 0))
         env.run(until=3000)
         ttf = lifetimes_from_log(node.log)
         assert len(ttf) > 300
@@ -48,7 +48,7 @@ def test_simulated_times_to_failure_pass_ks_against_weibull():
 def test_fail_and_repair_alternate_with_fixed_repair_time():
     env = simpy.Environment()
     node = Node(env)
-    env.process(failure_clock(env, node, FailureModel(1.0, 1.0, repair_sampler("fixed", 0.25)), rng(0, "f")))
+    FailureClock(env, node, FailureModel(1.0, 1.0, repair_sampler("fixed", 0.25)), rng(0, "f"))
     env.run(until=50)
     kinds = [k for k, _ in node.log]
     assert kinds[::2] == ["fail"] * len(kinds[::2]) and kinds[1::2] == ["repair"] * len(kinds[1::2])
