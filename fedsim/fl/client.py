@@ -65,7 +65,7 @@ class Client:
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "steps",
+        "working_on", "sending_on", "_interrupted", "process", "shared",
     )  # fmt: skip
 
     def __init__(
@@ -84,7 +84,7 @@ class Client:
         checkpointing: Checkpointing = Checkpointing(),
         store: MemoryStore | None = None,
         checkpoint_bytes: int = 0,
-        steps: StepTimes | None = None,
+        shared: ClientShared | None = None,
     ) -> None:
         self.env = env
         self.cid = cid
@@ -99,7 +99,7 @@ class Client:
         self.checkpointing = checkpointing
         self.store = store if store is not None else MemoryStore()
         self.checkpoint_bytes = checkpoint_bytes
-        self.steps = steps if steps is not None else StepTimes(executor, compute)
+        self.shared = shared if shared is not None else ClientShared(executor, compute)
         self.server: Coordinator | None = None
         self.inbox = Inbox(env)
         self.ledger = Ledger()
@@ -130,6 +130,11 @@ class Client:
         self.recorder.event("repair", client=self.cid)
         assert self.repaired is not None
         self.repaired.succeed()
+
+    def failure_drawn(self, ttf: float) -> None:
+        """The failure clock drew this client's next lifetime: it fails at now + ``ttf`` (draws are ahead of time)."""
+        self.next_failure_s = self.env.now + ttf
+        self.shared.lifetimes.append(ttf)
 
     def cancel(self, rnd: Round) -> None:
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
@@ -200,7 +205,7 @@ class Client:
         """
         key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
-        nbytes = self.steps.model_bytes
+        nbytes = self.shared.model_bytes
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
@@ -321,11 +326,11 @@ class Client:
 
     def step_seconds(self, data: int) -> np.ndarray:
         """Virtual seconds of each local step of one round on dataset ``data``."""
-        return self.steps.costs(data) / self.speed
+        return self.shared.costs(data) / self.speed
 
     def train_seed(self, rnd: int, origin: int) -> int:
         """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``); 0 for an executor that draws nothing."""
-        if not self.steps.seeded:
+        if not self.shared.seeded:
             return 0
         if origin == self.cid:
             return torch_seed(self.seed, "train", rnd, self.cid)
@@ -336,21 +341,23 @@ class Client:
         return f"client{key[0]}-for{key[1]}"
 
 
-class StepTimes:
-    """What every client of a run shares about local steps: their cost in rows × seconds per row, by dataset size.
+class ClientShared:
+    """What all clients of a run share, kept once rather than per client.
 
-    ``costs(data)`` is the virtual seconds of each step of a round on a speed-1 client,
-    computed once per row count (clients mostly share a few); a client divides by its
-    speed. Also caches the model's byte size and whether the executor uses seeds.
+    ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
+    client, computed once per row count (clients mostly share a few); a client divides
+    by its speed. Also the model's byte size, whether the executor uses seeds, and
+    every lifetime the client failure clocks drew.
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "_by_rows")
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
         self.cost_per_sample_s = compute.cost_per_sample_s
         self.model_bytes = executor.layout.nbytes()
         self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
+        self.lifetimes: list[float] = []
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import simpy
 import torch
 
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
-from fedsim.fl.client import Client, StepTimes
+from fedsim.fl.client import Client, ClientShared
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
@@ -36,9 +37,11 @@ from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
+from fedsim.sim.ledger import close_all
 from fedsim.sim.link_rates import ClientLinks
 from fedsim.sim.network import Network
 from fedsim.sim.recorder import Recorder
+from fedsim.streams import Streams
 from fedsim.train.evaluate import evaluate, loss_and_scores
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
@@ -113,16 +116,6 @@ def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
 
 
 ExecutorFactory = Callable[[AnomalyModel, FlatLayout, Sequence[Dataset], LocalSpec], SequentialExecutor]
-
-
-def _drawn(env: simpy.Environment, node: Client, lifetimes: list[float]) -> Callable[[float], None]:
-    """Failure-clock hook: keep the lifetime, and tell the client when it will fail (draws are ahead of time)."""
-
-    def on_draw(ttf: float) -> None:
-        lifetimes.append(ttf)
-        node.next_failure_s = env.now + ttf
-
-    return on_draw
 
 
 def _gc_paused(fn: Callable) -> Callable:
@@ -220,7 +213,8 @@ def simulate(
         clients=network.clients,
     )
     links = [net.pair(cid) for cid in range(len(clients))]
-    steps = StepTimes(ghost or executor, compute)
+    shared = ClientShared(ghost or executor, compute)
+    recovery = CLIENT_POLICIES[fault.recovery]()  # stateless: one for all
     nodes = [
         Client(
             env,
@@ -232,25 +226,27 @@ def simulate(
             executor=ghost or executor,
             recorder=recorder,
             seed=settings.seed,
-            recovery=CLIENT_POLICIES[fault.recovery](),
+            recovery=recovery,
             checkpointing=fault.checkpointing,
             store=store,
             checkpoint_bytes=ckpt_bytes,
-            steps=steps,
+            shared=shared,
         )
         for cid in range(len(clients))
     ]
-    lifetimes: list[float] = []
     tuning = Tuning(env, nodes, fault.checkpointing, ckpt_bytes)
+    ids = np.arange(len(nodes))
+    failure_streams = Streams(settings.seed, "failure", ids) if settings.failure or settings.client_failure else None
+    link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         if node.cid in settings.failure_trace:
             TraceClock(env, tuning.target(node), settings.failure_trace[node.cid])
         elif law is not None:
-            FailureClock(env, tuning.target(node), law, rng(settings.seed, "failure", node.cid), _drawn(env, node, lifetimes))
+            FailureClock(env, tuning.target(node), law, failure_streams, node.failure_drawn, index=node.cid)
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
-                FailureClock(env, link, fault.link_failure, rng(settings.seed, "link-failure", node.cid, direction))
+                FailureClock(env, link, fault.link_failure, link_streams, index=2 * node.cid + direction)
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
     def snapshot() -> Snapshot:
@@ -314,7 +310,7 @@ def simulate(
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
     env.run(until=server.process)
-    accounting = pd.DataFrame([{"client": n.cid, **n.ledger.close(env.now)} for n in nodes])
+    accounting = pd.DataFrame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),
         events=recorder.events_table(),
@@ -326,6 +322,6 @@ def simulate(
         wall_train_s=executor.wall_s,
         wall_eval_s=wall_eval[0],
         stop_reason=server.stop_reason,
-        lifetimes=lifetimes,
+        lifetimes=shared.lifetimes,
         taus=tuning.table(),
     )

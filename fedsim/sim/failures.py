@@ -20,6 +20,8 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
+from fedsim.streams import Streams
+
 
 def weibull_time_to_failure(rng: np.random.Generator, shape: float, scale: float) -> float:
     """One Weibull(shape k, scale λ) lifetime: P(T ≤ t) = 1 − exp(−(t/λ)^k)."""
@@ -82,29 +84,51 @@ class FailureClock:
 
     The unit is as good as new after each repair, so lifetimes are i.i.d. Weibull.
     ``on_draw`` sees every lifetime drawn (tests check them against Weibull(k, λ)).
+    ``rng`` is the clock's generator, or a fleet's :class:`~fedsim.streams.Streams` and
+    the clock's ``index`` in it: then the generator is made for the first lifetime and
+    dropped again until the unit fails (most never do in a short run), and made anew
+    then, replaying that first draw, so the draws are the same either way.
     """
 
-    __slots__ = ("env", "target", "model", "rng", "on_draw")
+    __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index", "dropped")
 
     def __init__(
         self,
         env: simpy.Environment,
         target: Failable,
         model: FailureModel,
-        rng: np.random.Generator,
+        rng: np.random.Generator | Streams,
         on_draw: Callable[[float], None] | None = None,
+        index: int = 0,
     ) -> None:
-        self.env, self.target, self.model, self.rng, self.on_draw = env, target, model, rng, on_draw
+        self.env, self.target, self.model, self.on_draw = env, target, model, on_draw
+        self.rng, self.streams, self.index = (None, rng, index) if isinstance(rng, Streams) else (rng, None, 0)
+        self.dropped = False  # the generator was dropped after the first lifetime
         start_now(env, self._up)
 
+    def _generator(self) -> np.random.Generator:
+        if self.rng is not None:
+            return self.rng
+        assert self.streams is not None
+        g = self.streams.generator(self.index)
+        if self.dropped:
+            weibull_time_to_failure(g, self.model.shape, self.model.scale)  # the first lifetime, drawn before
+        return g
+
     def _up(self, _: simpy.Event | None = None) -> None:
-        ttf = weibull_time_to_failure(self.rng, self.model.shape, self.model.scale)
+        g = self._generator()
+        ttf = weibull_time_to_failure(g, self.model.shape, self.model.scale)
+        if self.rng is None and not self.dropped:
+            self.dropped = True  # only the first lifetime: keep no generator until the unit fails
+        else:
+            self.rng = g
         if self.on_draw is not None:
             self.on_draw(ttf)
         self.env.timeout(ttf).callbacks.append(self._down)
 
     def _down(self, _: simpy.Event) -> None:
         self.target.fail()
+        self.rng = self._generator()
         self.env.timeout(self.model.repair(self.rng)).callbacks.append(self._back)
 
     def _back(self, _: simpy.Event) -> None:

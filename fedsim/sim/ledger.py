@@ -10,10 +10,12 @@ failure under ``restore_checkpoint`` and stays provisional for the resumed attem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 BUCKETS = ("useful", "checkpoint", "lost", "recovery", "waiting")
 USEFUL, LOST = BUCKETS.index("useful"), BUCKETS.index("lost")
-
-
 _INDEX = {b: i for i, b in enumerate(BUCKETS)}
 
 
@@ -63,8 +65,15 @@ class Ledger:
         if not keep_banked:
             self.banked = 0.0
 
-    def close(self, t: float) -> dict[str, float]:
-        """Totals at the end of the run; unfinished work counts as lost."""
-        self.enter("waiting", t)
-        self.lose(keep_banked=False)
-        return {f"{b}_s": v for b, v in zip(BUCKETS, self.totals)} | {"total_s": t, "checkpoints": self.checkpoints, "failures": self.failures}
+
+def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
+    """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
+    totals = np.empty((len(ledgers), len(BUCKETS)))
+    counts = np.empty((len(ledgers), 2), dtype=np.int64)
+    for i, ledger in enumerate(ledgers):
+        ledger.enter("waiting", t)
+        ledger.lose(keep_banked=False)
+        totals[i] = ledger.totals
+        counts[i] = ledger.checkpoints, ledger.failures
+    columns = {f"{b}_s": totals[:, j] for j, b in enumerate(BUCKETS)}
+    return columns | {"total_s": np.full(len(ledgers), float(t)), "checkpoints": counts[:, 0], "failures": counts[:, 1]}
