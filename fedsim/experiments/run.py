@@ -37,7 +37,9 @@ from fedsim.sweep import CONFIG
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
+from fedsim.sim.fleet import group_counts
 from fedsim.sim.link_rates import client_links
+from fedsim.sim.recorder import event_counts, sample_events
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 from fedsim.train.personalize import PersonalizeSpec, meta_init
@@ -86,6 +88,25 @@ def split_rows(data: TabularData, cfg: Config) -> Split:
         test_labels = data.category_test if data.category_test is not None else data.y_test
         tests = partition.by_proportions(np.asarray(test_labels), shares, g_test) if cfg.run.client_eval else None
     return Split(clients=[rest[s] for s in shards], val=val, client_tests=tests)
+
+
+def declared_sizes(cfg: Config) -> np.ndarray:
+    """Each client's training rows when ``data.declared_rows`` are dealt without data (system-only).
+
+    ``iid``: near-equal shards, exactly the sizes an iid split of that many real rows
+    gives; ``dirichlet``: shares ~ Dirichlet(α) over the clients from the partition
+    stream, rounded by largest remainder (every client must get a row).
+    """
+    total, n = int(cfg.data.declared_rows or 0), cfg.data.num_clients
+    if cfg.data.partition == "iid":
+        return np.full(n, total // n, dtype=np.int64) + (np.arange(n) < total % n)
+    sizes = group_counts(total, rng(cfg.run.seed, "partition").dirichlet(np.full(n, cfg.data.alpha)))
+    if sizes.min() < 1:
+        raise FedsimError(
+            f"data.declared_rows={total} under data.partition=dirichlet, data.alpha={cfg.data.alpha} leaves "
+            f"{int((sizes < 1).sum())} clients without rows; raise data.declared_rows or data.alpha"
+        )
+    return sizes.astype(np.int64)
 
 
 def cap_rows(data: TabularData, max_rows: int | None, seed: int) -> TabularData:
@@ -205,20 +226,27 @@ def run_experiment(
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
-    data = cap_rows(instantiate(cfg.data.source, seed=cfg.run.seed), cfg.data.max_rows, cfg.run.seed)
-    split = split_rows(data, cfg)
+    declared = cfg.data.declared_rows is not None  # system-only with client sizes only: no data loaded
+    data = None if declared else cap_rows(instantiate(cfg.data.source, seed=cfg.run.seed), cfg.data.max_rows, cfg.run.seed)
+    split = split_rows(data, cfg) if data is not None else None
 
     def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.ascontiguousarray(x)).to(device), torch.from_numpy(np.ascontiguousarray(y)).to(device)
 
-    clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
-    model = build_model(cfg, data.num_features, device)
+    if data is None or split is None:
+        clients: list = declared_sizes(cfg).tolist()
+    elif cfg.compute.system_only:  # the surrogate needs only each client's row count
+        clients = [len(rows) for rows in split.clients]
+    else:
+        clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
+    model = build_model(cfg, data.num_features if data is not None else cfg.data.declared_features, device)
     speeds = draw_speeds(rng(cfg.run.seed, "speed"), cfg.data.num_clients, cfg.compute.speed_dist, cfg.compute.speed_spread)
     layout = FlatLayout.of(model)
     executor, evaluator, initial = build_executor(cfg, device), None, layout.flatten(model)
     if cfg.compute.system_only:
         curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
-        executor, evaluator, initial = SurrogateExecutor.factory(curve), curve.evaluate, surrogate_initial()
+        row_bytes = {"row_bytes": cfg.data.declared_features * 4 + 8} if declared else {}  # float32 features + a label
+        executor, evaluator, initial = SurrogateExecutor.factory(curve, **row_bytes), curve.evaluate, surrogate_initial()
     return simulate(
         model=model,
         initial=initial,
@@ -228,13 +256,13 @@ def run_experiment(
         spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=build_network(cfg),
-        val=tensors(data.x_train[split.val], data.y_train[split.val]),
-        test=tensors(data.x_test, data.y_test),
-        settings=build_settings(cfg, float(np.mean(data.y_train)), out_dir),
+        val=tensors(data.x_train[split.val], data.y_train[split.val]) if data is not None and split is not None else None,
+        test=tensors(data.x_test, data.y_test) if data is not None else None,
+        settings=build_settings(cfg, float(np.mean(data.y_train)) if data is not None else 0.5, out_dir),
         on_round=on_round,
         executor=executor,
         evaluator=evaluator,
-        client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split.client_tests else None,
+        client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split and split.client_tests else None,
         resume=resume,
         on_snapshot=on_snapshot,
     )
@@ -291,7 +319,12 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     writer = snapshots.SnapshotWriter(out_dir / snapshots.DIRECTORY, key, every_s=cfg.run.snapshot_every_s, keep=cfg.run.keep_snapshots)
     result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer)
     write_table(result.rounds, out_dir / "rounds.csv")
-    write_table(result.events, out_dir / "events.csv")
+    events = sample_events(result.events, cfg.run.events_max_rows)
+    write_table(events, out_dir / "events.csv")
+    if len(events) < len(result.events):
+        write_table(event_counts(result.events), out_dir / "event_counts.csv")
+        log.info("events.csv: %d of %d events (run.events_max_rows): the server's and clients 0..%d's; all counted in event_counts.csv",
+                 len(events), len(result.events), int(events["client"].max()))
     write_table(result.accounting, out_dir / "accounting.csv")
     if cfg.run.client_metrics:
         write_table(result.clients, out_dir / "clients.csv")
@@ -305,5 +338,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
     if snap is not None:
         summary["resumed_after_round"] = snap.round
+    if len(events) < len(result.events):
+        summary |= {"events_logged": len(result.events), "events_written": len(events)}
     write_json(summary, out_dir / SUMMARY)
     return summary

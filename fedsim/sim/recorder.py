@@ -140,3 +140,19 @@ class Recorder:
     def clients_table(self) -> pd.DataFrame:
         """One row per client update received (when per-client metrics are on)."""
         return self.clients.frame()
+
+
+def sample_events(events: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of an event table: all of it when it fits, else the server's rows and the
+    whole histories of the clients with the lowest ids that fit (a client's history is never cut)."""
+    if len(events) <= max_rows:
+        return events
+    server = events["client"].to_numpy() < 0
+    per_client = events.loc[~server, "client"].value_counts().sort_index()
+    fits = per_client.index[per_client.cumsum().to_numpy() <= max_rows - int(server.sum())]
+    return events[server | events["client"].isin(fits).to_numpy()].reset_index(drop=True)
+
+
+def event_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Events per round and kind (round -1: events outside a round, such as failures and repairs)."""
+    return events.groupby(["round", "kind"]).size().reset_index(name="count")

@@ -71,3 +71,21 @@ def test_repair_samplers_have_the_requested_mean():
         draw = repair_sampler(kind, 10.0, cv=0.5)
         mean = np.mean([draw(g) for _ in range(20000)])
         assert abs(mean - 10.0) < 0.3  # > 4 standard errors for cv ≤ 1 at n = 20000
+
+
+def test_a_clock_on_a_fleet_stream_draws_what_one_on_its_own_generator_draws():
+    # the stream's generator is dropped after the first lifetime and made again (replaying it) at the first failure
+    from fedsim.streams import Streams
+
+    model = FailureModel(1.5, 2.0, repair_sampler("lognormal", 0.5, cv=0.8))
+    logs = []
+    for make in (lambda i: rng(4, "failure", i), None):
+        env = simpy.Environment()
+        streams = Streams(4, "failure", np.arange(5))
+        nodes, drawn = [Node(env) for _ in range(5)], []
+        for i, node in enumerate(nodes):
+            source = make(i) if make else streams
+            FailureClock(env, node, model, source, drawn.append, index=i)
+        env.run(until=20)
+        logs.append(([n.log for n in nodes], drawn))
+    assert logs[0] == logs[1] and len(logs[0][1]) > 20
