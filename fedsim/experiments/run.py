@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import torch
 from hydra.utils import instantiate
 
-from fedsim import figures, progress
+from fedsim import progress
 from fedsim.config import Config, FedL2PConfig, FedOptConfig, FedProxConfig
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
@@ -43,6 +44,9 @@ from fedsim.sim.recorder import event_counts, sample_events
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 from fedsim.train.personalize import PersonalizeSpec, meta_init
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 ACCOUNTS = ("useful_s", "checkpoint_s", "lost_s", "recovery_s", "waiting_s")
@@ -333,6 +337,8 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     if len(result.taus):
         write_table(result.taus, out_dir / "tau.csv")
     if cfg.run.figure:
+        from fedsim import figures  # matplotlib and seaborn, only when a figure is drawn
+
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
     write_text(resolved_yaml, out_dir / CONFIG)
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import simpy
 import torch
 
@@ -45,6 +46,9 @@ from fedsim.streams import Streams
 from fedsim.train.evaluate import evaluate, loss_and_scores
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Dataset = tuple[torch.Tensor, torch.Tensor]
 
@@ -107,7 +111,14 @@ class SimResult:
     wall_eval_s: float
     stop_reason: str
     lifetimes: list[float]  # every client time-to-failure drawn, for checking the failure model
-    taus: pd.DataFrame = field(default_factory=pd.DataFrame)  # every τ set under checkpoint.tau_s=auto|adaptive
+    taus: pd.DataFrame = field(default_factory=lambda: _frame())  # every τ set under checkpoint.tau_s=auto|adaptive
+
+
+def _frame(*args, **kwargs) -> pd.DataFrame:
+    """A pandas table (pandas is imported when the first table is made, not before the run)."""
+    import pandas as pd
+
+    return pd.DataFrame(*args, **kwargs)
 
 
 def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
@@ -310,12 +321,12 @@ def simulate(
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
     env.run(until=server.process)
-    accounting = pd.DataFrame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
+    accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),
         events=recorder.events_table(),
         clients=recorder.clients_table(),
-        client_evals=pd.DataFrame(recorder.client_evals),
+        client_evals=_frame(recorder.client_evals),
         accounting=accounting,
         final=server.global_flat,
         virtual_s=float(env.now),

@@ -31,12 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pandas as pd
 import simpy
 
-from fedsim.checkpoint.adaptive import Estimate, Law, estimate_law, tau_star
-
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from fedsim.checkpoint.adaptive import Estimate, Law
     from fedsim.fl.client import Client
     from fedsim.fl.recovery import Checkpointing
 
@@ -94,6 +94,7 @@ class ClientTau:
         current = [self.env.now - self.up_since] if self.up else []
         censored = [False] * len(self.uptimes) + [True] * len(current)
         r = self.rule
+        from fedsim.checkpoint.adaptive import estimate_law, tau_star  # scipy, only when τ adapts
         estimate = estimate_law([*self.uptimes, *current], censored, r.prior, min_failures=r.min_failures, prior_failures=r.prior_failures)
         self.move_to(tau_star(estimate.law if estimate else None, self.delta, self.restart, r.model), estimate)
 
@@ -126,6 +127,7 @@ class Tuning:
         rule = checkpointing.rule
         if rule is None:
             return
+        from fedsim.checkpoint.adaptive import Estimate, tau_star  # scipy, only when τ is a rule
         delta = checkpointing.cost(checkpoint_bytes)
         restart = checkpointing.restart_s + rule.repair_mean_s
         start = Estimate(rule.prior, "prior", 0, 0.0) if rule.prior is not None else None
@@ -160,4 +162,6 @@ class Tuning:
 
     def table(self) -> pd.DataFrame:
         """One row per τ set: at the start, and at every refit."""
+        import pandas as pd
+
         return pd.DataFrame(self.rows, columns=TAU_COLUMNS)

@@ -12,9 +12,13 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import simpy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EVENT_COLUMNS = ["time_s", "kind", "client", "round", "value"]
 CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss"]
@@ -54,6 +58,8 @@ class EventLog(Sequence[Event]):
 
     def frame(self) -> pd.DataFrame:
         """The log as a table, in the order events happened."""
+        import pandas as pd
+
         kinds = np.array(self.names, dtype=object)[_column(self.kind, np.uint16)]
         return pd.DataFrame({
             "time_s": _column(self.time, np.float64),
@@ -95,6 +101,8 @@ class UpdateLog:
 
     def frame(self) -> pd.DataFrame:
         """The log as a table (empty, without columns, when nothing was received)."""
+        import pandas as pd
+
         if not len(self):
             return pd.DataFrame()
         return pd.DataFrame({k: _column(v, np.float64 if k == "train_loss" else np.int64) for k, v in self.columns.items()})
@@ -135,6 +143,8 @@ class Recorder:
 
     def rounds_table(self) -> pd.DataFrame:
         """One row per completed round."""
+        import pandas as pd
+
         return pd.DataFrame(self.rounds)
 
     def clients_table(self) -> pd.DataFrame:
