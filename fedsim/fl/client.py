@@ -49,6 +49,9 @@ class Cancel:
     """Interrupt cause: the server no longer wants this work."""
 
 
+FAILED, CANCELLED, LINK_DOWN = Failure(), Cancel(), LinkDown()  # the causes carry no state: one of each
+
+
 class Coordinator(Protocol):
     """What a client needs of the server beyond the round it serves: somewhere to send heartbeats."""
 
@@ -59,7 +62,7 @@ class Client:
     """A federated client with its own links, speed, failure state and time ledger.
 
     Slotted, with its inbox, links and ledger slotted too, and events made only when
-    needed (``repaired`` once it fails): a million of them fit in a few GiB.
+    needed (``repaired`` once a task waits for a repair): a million of them fit in a few GiB.
     """
 
     __slots__ = (
@@ -106,7 +109,7 @@ class Client:
         self.up = True
         self.next_failure_s = math.inf  # virtual time of the next failure already drawn (set by simulate)
         self.failed_at = float("nan")
-        self.repaired: simpy.Event | None = None  # made when the client goes down
+        self.repaired: simpy.Event | None = None  # the next repair, made when a task waits for it
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
@@ -117,19 +120,25 @@ class Client:
         """Go down now; work since the last usable checkpoint is lost."""
         self.up = False
         self.failed_at = self.env.now
-        self.repaired = self.env.event()
         self.ledger.enter("recovery", self.env.now)
         self.ledger.failures += 1
         self.recorder.event("failure", client=self.cid)
-        self._interrupt(Failure())
+        self._interrupt(FAILED)
 
     def repair(self) -> None:
         """Come back up; a pending task resumes under the recovery policy."""
         self.up = True
         self.ledger.enter("waiting", self.env.now)
         self.recorder.event("repair", client=self.cid)
-        assert self.repaired is not None
-        self.repaired.succeed()
+        if self.repaired is not None:  # a task waits for it
+            self.repaired.succeed()
+            self.repaired = None
+
+    def back_up(self) -> simpy.Event:
+        """The event of this client's next repair (made when something waits for it: most failures hit idle clients)."""
+        if self.repaired is None:
+            self.repaired = self.env.event()
+        return self.repaired
 
     def failure_drawn(self, ttf: float) -> None:
         """The failure clock drew this client's next lifetime: it fails at now + ``ttf`` (draws are ahead of time)."""
@@ -139,7 +148,7 @@ class Client:
     def cancel(self, rnd: Round) -> None:
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
         if self.working_on is rnd:
-            self._interrupt(Cancel())
+            self._interrupt(CANCELLED)
 
     def heartbeats(self, period_s: float):
         """SimPy process: tell the server we are alive every ``period_s`` while node and uplink are up."""
@@ -151,7 +160,7 @@ class Client:
     def link_failed(self, link: Link) -> None:
         """One of this client's links went down: a message in flight on it is lost."""
         if self.sending_on is link:
-            self._interrupt(LinkDown())
+            self._interrupt(LINK_DOWN)
 
     def link_event(self, kind: str) -> None:
         """Log a failure or repair of one of this client's links."""
@@ -179,7 +188,7 @@ class Client:
         key, resume = (self.cid, job.origin), False
         while rnd.wants(key):
             if not self.up:
-                yield self.repaired
+                yield self.back_up()
                 resume = True
                 continue
             self.working_on = rnd
@@ -307,7 +316,7 @@ class Client:
         while True:
             if not link.up:
                 self.ledger.enter("recovery", self.env.now)
-                yield link.repaired
+                yield link.back_up()
                 self.ledger.enter("work", self.env.now)
             start = self.env.now
             self.sending_on = link

@@ -104,7 +104,7 @@ class Link:
         self.shared = shared  # the server's link in this direction, when its capacity is finite
         self.schedule = schedule  # time-varying rate (a trace); overrides bandwidth_bps
         self.up = True
-        self.repaired: simpy.Event | None = None  # made when the link goes down (most links never do)
+        self.repaired: simpy.Event | None = None  # the next repair, made when a sender waits for it
         self.owner: LinkOwner | None = None  # interrupts its transfer and logs failures and repairs
 
     def transfer_time(self, nbytes: int) -> float:
@@ -135,7 +135,6 @@ class Link:
     def fail(self) -> None:
         """The link goes down; the message in flight (if any) is lost."""
         self.up = False
-        self.repaired = self.env.event()
         if self.owner is not None:
             self.owner.link_event("link_failure")
             self.owner.link_failed(self)
@@ -145,8 +144,15 @@ class Link:
         self.up = True
         if self.owner is not None:
             self.owner.link_event("link_repair")
-        assert self.repaired is not None
-        self.repaired.succeed()
+        if self.repaired is not None:
+            self.repaired.succeed()
+            self.repaired = None
+
+    def back_up(self) -> simpy.Event:
+        """The event of this link's next repair (made when a sender waits for it)."""
+        if self.repaired is None:
+            self.repaired = self.env.event()
+        return self.repaired
 
 
 class Network:

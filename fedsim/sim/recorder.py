@@ -33,7 +33,6 @@ class EventLog(Sequence[Event]):
         self.kind = array("H")  # code into ``names``
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
-        self.tally: list[int] = []  # rows per code
 
     def code(self, kind: str) -> int:
         """The code of ``kind``, registering it on first use."""
@@ -41,7 +40,6 @@ class EventLog(Sequence[Event]):
         if code is None:
             code = self.codes[kind] = len(self.names)
             self.names.append(kind)
-            self.tally.append(0)
         return code
 
     def __len__(self) -> int:
@@ -124,18 +122,21 @@ class Recorder:
         code = log.codes.get(kind)
         if code is None:
             code = log.code(kind)
-        log.time.append(self.env.now), log.kind.append(code), log.client.append(client), log.round.append(round), log.value.append(value)
-        log.tally[code] += 1
+        log.time.append(self.env.now)
+        log.kind.append(code)
+        log.client.append(client)
+        log.round.append(round)
+        log.value.append(value)
 
     @property
     def counts(self) -> Counter[str]:
         """Events so far, by kind."""
-        return Counter(dict(zip(self.events.names, self.events.tally)))
+        return Counter({name: self.events.kind.count(code) for name, code in self.events.codes.items()})
 
     def count(self, kind: str) -> int:
         """Events of ``kind`` so far."""
         code = self.events.codes.get(kind)
-        return 0 if code is None else self.events.tally[code]
+        return 0 if code is None else self.events.kind.count(code)
 
     def events_table(self) -> pd.DataFrame:
         """The event log, in the order events happened."""
