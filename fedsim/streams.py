@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
-from fedsim.seeding import _purpose_key
+from fedsim.seeding import purpose_key
 
 POOL_SIZE = 4
 INIT_A, MULT_A = 0x43B0D7E5, 0x931E8875
@@ -67,7 +67,7 @@ def seed_words(root: int, purpose: str, keys: Sequence[np.ndarray], n_words: int
         raise ValueError("key columns must have equal lengths")
     if any(len(c) and (c.min() < 0 or c.max() > MASK32) for c in columns):
         raise ValueError("keys must be in [0, 2**32)")
-    entropy = [np.full(n, w, dtype=np.uint32) for w in [*_int_words(int(root)), _purpose_key(purpose)]]
+    entropy = [np.full(n, w, dtype=np.uint32) for w in [*_int_words(int(root)), purpose_key(purpose)]]
     entropy += [c.astype(np.uint32) for c in columns]
     with np.errstate(over="ignore"):
         h = _Hash(INIT_A)

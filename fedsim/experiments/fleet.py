@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedsim.config import TAU_RULES, Config
-from fedsim.fl.tuning import TauRule
+from fedsim.fl.recovery import TauRule
 from fedsim.seeding import rng
 from fedsim.sim.failures import FailureModel, repair_sampler
 from fedsim.sim.fleet import assign_groups

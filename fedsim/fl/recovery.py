@@ -17,9 +17,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from fedsim.fl.tuning import TauRule
+if TYPE_CHECKING:
+    from fedsim.checkpoint.adaptive import Law
+
+
+@dataclass(frozen=True)
+class TauRule:
+    """How clients choose τ when it is not a fixed number (:mod:`fedsim.fl.tuning`)."""
+
+    mode: str  # auto | adaptive
+    prior: Law | None  # the configured law (virtual s); None: no client failure clocks, so τ = ∞
+    repair_mean_s: float = 0.0  # mean down time after a failure; R in C(τ) is this plus restart_s
+    model: str = "renewal"  # failure model of C(τ): renewal | segment | paper
+    refit_every: int = 1
+    refit_on: str = "failures"  # failures | rounds
+    min_failures: int = 5  # own failures before k and λ come from the client's own fit
+    prior_failures: float = 1.0  # weight of the prior, in failures, while it is in use
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,17 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import simpy
+
+from fedsim.fl.recovery import Checkpointing, TauRule
+from fedsim.sim.recorder import Recorder
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fedsim.checkpoint.adaptive import Estimate, Law
-    from fedsim.fl.client import Client
-    from fedsim.fl.recovery import Checkpointing
+    from fedsim.checkpoint.adaptive import Estimate
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "adaptive")
@@ -46,24 +47,22 @@ REFIT_ON = ("failures", "rounds")
 TAU_COLUMNS = ["time_s", "client", "source", "failures", "exposure_s", "shape", "scale", "tau_s", "delta_s", "restart_s", "model"]
 
 
-@dataclass(frozen=True)
-class TauRule:
-    """How clients choose τ when it is not a fixed number (see the module docstring)."""
+class Tunable(Protocol):
+    """What a client's τ estimator needs of the client: break and repair it, and set its checkpoint plan."""
 
-    mode: str  # auto | adaptive
-    prior: Law | None  # the configured law (virtual s); None: no client failure clocks, so τ = ∞
-    repair_mean_s: float = 0.0  # mean down time after a failure; R in C(τ) is this plus restart_s
-    model: str = "renewal"  # failure model of C(τ): renewal | segment | paper
-    refit_every: int = 1
-    refit_on: str = "failures"  # failures | rounds
-    min_failures: int = 5  # own failures before k and λ come from the client's own fit
-    prior_failures: float = 1.0  # weight of the prior, in failures, while it is in use
+    cid: int
+    checkpointing: Checkpointing
+    recorder: Recorder
+
+    def fail(self) -> None: ...
+
+    def repair(self) -> None: ...
 
 
 class ClientTau:
     """One client's up-time log and τ; its failure clock breaks and repairs the client through it."""
 
-    def __init__(self, env: simpy.Environment, node: Client, rule: TauRule, delta: float, restart: float, rows: list[dict]) -> None:
+    def __init__(self, env: simpy.Environment, node: Tunable, rule: TauRule, delta: float, restart: float, rows: list[dict]) -> None:
         self.env, self.node, self.rule = env, node, rule
         self.delta, self.restart, self.rows = delta, restart, rows
         self.uptimes: list[float] = []
@@ -121,7 +120,7 @@ class ClientTau:
 class Tuning:
     """Every client's τ under ``checkpointing.rule``; a no-op when τ is a fixed number."""
 
-    def __init__(self, env: simpy.Environment, nodes: Sequence[Client], checkpointing: Checkpointing, checkpoint_bytes: int) -> None:
+    def __init__(self, env: simpy.Environment, nodes: Sequence[Tunable], checkpointing: Checkpointing, checkpoint_bytes: int) -> None:
         self.rows: list[dict] = []
         self.clients: dict[int, ClientTau] = {}
         rule = checkpointing.rule
@@ -142,7 +141,7 @@ class Tuning:
             f"; refit every {rule.refit_every} {rule.refit_on}, own fit after {rule.min_failures} failures" if rule.mode == "adaptive" else "",
         )
 
-    def target(self, node: Client) -> Client | ClientTau:
+    def target(self, node: Tunable) -> Tunable | ClientTau:
         """What ``node``'s failure clock breaks: its estimator under ``adaptive``, else the client itself."""
         adaptive = node.cid in self.clients and self.clients[node.cid].rule.mode == "adaptive"
         return self.clients[node.cid] if adaptive else node
