@@ -1,16 +1,27 @@
-"""Events per second of the system-only mode (surrogate learner, no torch) with 10,000 clients.
+"""Events per second of the system-only mode (surrogate learner, no torch), against plain SimPy in the same process.
 
-Counts every SimPy event the run schedules (timeouts, process steps, store puts/gets,
-the shared server link's timers) and, separately, the rows of the recorded event log.
-With ``--server-mbps`` the same workload runs a second time, in the same process, with
-the server's links capped (max-min fair sharing), and the ratio is printed.
+What counts as an event: a SimPy event processed by the environment's event loop
+(popped from its queue: timeouts, process starts and resumptions, succeeded events,
+interrupts, the shared server link's timers), counted from the environment's own event
+id counter (scheduled minus still queued at the end), so counting costs nothing. The
+ceiling (``simpy_ceiling_events_per_s``) is counted the same way on plain SimPy: as
+many processes as clients (at most 100,000) each yielding timeouts of precomputed
+random lengths, the cheapest event SimPy has, with the cyclic garbage collector paused
+as ``simulate()`` runs with it paused. ``wall_s`` is the whole ``simulate()``
+call (building the fleet, the event loop, the tables); ``logged_events`` are the rows
+of the run's event log. Peak RSS is the process's high-water mark.
 
-    python benchmarks/bench_system_only.py [--quick] [--clients 10000] [--rounds 3]
+    python benchmarks/bench_system_only.py [--quick] [--clients 10000] [--rounds 3] [--json]
+    python benchmarks/bench_system_only.py --clients 1000000 --rounds 1 --json
     python benchmarks/bench_system_only.py --clients 100000 --failure-scale 600 --server-mbps 100000
 """
 
 from __future__ import annotations
 
+import gc
+import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -28,27 +39,57 @@ from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_init
 from fedsim.sim.compute import ComputeModel  # noqa: E402
 from fedsim.sim.failures import FailureModel, repair_sampler  # noqa: E402
 
+CEILING_PROCESSES = 100_000
 
-class _Counting(simpy.Environment):
-    """A SimPy environment that counts the events it schedules."""
 
-    scheduled = 0
+def processed(env: simpy.Environment) -> int:
+    """Events the environment has taken off its queue so far (its event ids count every one scheduled)."""
+    return next(env._eid) - len(env._queue)  # private, but free: no per-event hook
 
-    def schedule(self, event, priority=1, delay=0):  # noqa: D102
-        _Counting.scheduled += 1
-        super().schedule(event, priority, delay)
+
+class _Tracked(simpy.Environment):
+    """A SimPy environment that remembers the last one made (so the run's event count can be read)."""
+
+    last: simpy.Environment | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _Tracked.last = self
+
+
+def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
+    """Plain SimPy timeout events per second: ``processes`` processes sharing ``events`` timeouts."""
+    env = simpy.Environment()
+    delays = np.random.default_rng(0).exponential(1.0, 4096).tolist()
+    per = max(1, events // processes)
+
+    def proc(k: int):
+        for i in range(per):
+            yield env.timeout(delays[(k + i) & 4095])
+
+    enabled = gc.isenabled()
+    gc.disable()  # as simulate() runs: the same conditions for both
+    try:
+        for k in range(processes):
+            env.process(proc(k))
+        t0 = time.perf_counter()
+        env.run()
+        return processed(env) / (time.perf_counter() - t0)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -> dict:
     """One system-only run of the workload on ``network``; wall time and event counts."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
-    _Counting.scheduled = 0
-    real_env, simpy.Environment = simpy.Environment, _Counting
+    speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
+    real_env, simpy.Environment = simpy.Environment, _Tracked
     try:
         t0 = time.perf_counter()
         res = simulate(
-            model=model, initial=surrogate_initial(), clients=[2000] * n, speeds=np.random.default_rng(0).lognormal(0, 0.3, n),
+            model=model, initial=surrogate_initial(), clients=[2000] * n, speeds=speeds,
             strategy=FedAvg(), spec=SPEC, compute=ComputeModel(0.002), network=network, val=None, test=None,
             settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds)),
             executor=SurrogateExecutor.factory(curve), evaluator=curve.evaluate,
@@ -56,10 +97,13 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -
         wall = time.perf_counter() - t0
     finally:
         simpy.Environment = real_env
+    events = processed(_Tracked.last)
     logged = len(res.events)
-    return {"n": n, "wall_s": wall, "simpy_events": _Counting.scheduled, "logged_events": logged,
-            "simpy_events_per_s": _Counting.scheduled / wall, "logged_events_per_s": logged / wall,
-            "virtual_s": res.virtual_s, "final_accuracy": float(res.rounds["accuracy"].iloc[-1])}
+    return {"clients": n, "rounds": rounds, "events": events, "wall_s": wall, "events_per_s": events / wall,
+            "logged_events": logged, "logged_events_per_s": logged / wall, "virtual_s": res.virtual_s,
+            "final_accuracy": float(res.rounds["accuracy"].iloc[-1]),
+            # the fields the older version of this script printed
+            "simpy_events": events, "simpy_events_per_s": events / wall}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -68,9 +112,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--failure-scale", type=float, default=20.0, help="Weibull λ of the client failure clocks, virtual s")
     p.add_argument("--server-mbps", type=float, default=None, help="also run with the server's links capped at this (both directions)")
+    p.add_argument("--json", action="store_true", help="print one JSON line (the unlimited run) instead of prose")
     args = p.parse_args(argv)
-    setup(args)
+    if not args.json:
+        setup(args)
     n, rounds = (200, 2) if args.quick else (args.clients, args.rounds)
+    load = os.getloadavg()
+    ceiling = simpy_ceiling(min(n, CEILING_PROCESSES), 20_000 if args.quick else 1_000_000)
     failure = FailureModel(shape=1.5, scale=args.failure_scale, repair=repair_sampler("exponential", 2.0))
     runs = {"unlimited": NetworkSpec()}
     if args.server_mbps is not None:
@@ -78,13 +126,24 @@ def main(argv: list[str] | None = None) -> dict:
     outs = {}
     for name, network in runs.items():
         out = outs[name] = run_once(n, rounds, network, failure)
-        print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
-              f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['simpy_events']} SimPy events ({out['simpy_events_per_s']:,.0f}/s), "
-              f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final accuracy {out['final_accuracy']:.3f}")
-    if len(outs) > 1:
+        if not args.json:
+            print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
+                  f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['events']} SimPy events ({out['events_per_s']:,.0f}/s, "
+                  f"{out['events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
+                  f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final accuracy {out['final_accuracy']:.3f}")
+    if len(outs) > 1 and not args.json:
         base, capped = outs.values()
-        print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['simpy_events_per_s'] / base['simpy_events_per_s']:.2f}×")
-    return {**outs["unlimited"], "runs": outs}
+        print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['events_per_s'] / base['events_per_s']:.2f}×")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    first = outs["unlimited"]
+    line = {k: first[k] for k in ("clients", "rounds", "events", "wall_s", "events_per_s")}
+    line |= {"simpy_ceiling_events_per_s": ceiling, "peak_rss_gib": peak, "ceiling_share": first["events_per_s"] / ceiling,
+             "logged_events": first["logged_events"], "load_average": load[0]}
+    if args.json:
+        print(json.dumps(line))
+    else:
+        print(f"peak RSS {peak:.2f} GiB; load average at start {load[0]:.1f}")
+    return {**first, **line, "runs": outs}
 
 
 if __name__ == "__main__":

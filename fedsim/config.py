@@ -41,9 +41,13 @@ class DataConfig:
     alpha: float = 0.5  # Dirichlet concentration; small = more skewed
     val_fraction: float = 0.1  # share of training rows the server keeps for early stopping
     max_rows: int | None = None  # keep at most this many training rows (seeded sample, stratified by category); test rows stay
+    declared_rows: int | None = None  # system-only: deal this many training rows to the clients and load no data (null: count data.source's)
+    declared_features: int = 43  # system-only with declared_rows: input width of the model (message and checkpoint sizes)
 
     def __post_init__(self) -> None:
         _require(self.max_rows is None or self.max_rows >= 10, "data.max_rows", "≥ 10 or null", self.max_rows)
+        _require(self.declared_rows is None or self.declared_rows >= self.num_clients, "data.declared_rows", "≥ data.num_clients or null", self.declared_rows)
+        _require(self.declared_features >= 1, "data.declared_features", "≥ 1", self.declared_features)
         _require(self.num_clients >= 1, "data.num_clients", "≥ 1", self.num_clients)
         _require(self.partition in ("iid", "dirichlet"), "data.partition", "iid or dirichlet", self.partition)
         _require(self.alpha > 0, "data.alpha", "> 0", self.alpha)
@@ -283,6 +287,7 @@ class RunConfig:
     aggregation: str = "constant"  # constant | linear | measured: time beyond aggregation_s (fedsim.fl.aggregation_cost)
     aggregation_per_param_s: float = 2e-9  # linear: virtual s per update × parameter (FedAvg's sum measured 1.0–1.8 ns on one core)
     aggregation_scale: float = 1.0  # measured: virtual seconds per wall second of the real aggregation
+    events_max_rows: int = 1_000_000  # events.csv holds at most this many rows: above it, the whole histories of the first clients that fit (+ event_counts.csv)
 
     def __post_init__(self) -> None:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
@@ -299,6 +304,7 @@ class RunConfig:
         _require(self.aggregation in AGGREGATION_KINDS, "run.aggregation", ", ".join(AGGREGATION_KINDS), self.aggregation)
         _require(self.aggregation_per_param_s >= 0, "run.aggregation_per_param_s", "≥ 0", self.aggregation_per_param_s)
         _require(self.aggregation_scale > 0, "run.aggregation_scale", "> 0", self.aggregation_scale)
+        _require(self.events_max_rows >= 1, "run.events_max_rows", "≥ 1", self.events_max_rows)
 
 
 @dataclass
@@ -309,7 +315,7 @@ class CheckpointConfig:
     tau_s: Any = 1.0  # τ in virtual seconds of local compute; auto: τ* of the failure law; adaptive: per client, refitted
     tau_steps: int = 0  # > 0: τ counted in local steps instead of seconds
     delta_s: float = 0.05  # fixed part of the checkpoint cost, virtual seconds
-    storage_mbps: float = 2000.0  # storage write bandwidth, Mbit/s
+    storage_mbps: float = 2000.0  # storage write bandwidth, Mbit/s (inf: writes cost only delta_s)
     restart_s: float = 0.5  # R: virtual seconds to restart from a checkpoint
     server: bool = True  # the server also checkpoints the global model each round
     on_disk: bool = False  # write checkpoint files (under the run directory) instead of memory
@@ -332,7 +338,7 @@ class CheckpointConfig:
         _require(self.prior_failures > 0, "checkpoint.prior_failures", "> 0", self.prior_failures)
         _require(self.tau_steps >= 0, "checkpoint.tau_steps", "≥ 0", self.tau_steps)
         _require(self.delta_s >= 0, "checkpoint.delta_s", "≥ 0", self.delta_s)
-        _require(self.storage_mbps > 0, "checkpoint.storage_mbps", "> 0", self.storage_mbps)
+        _require(self.storage_mbps > 0, "checkpoint.storage_mbps", "> 0 (inf allowed)", self.storage_mbps, finite=False)
         _require(self.restart_s >= 0, "checkpoint.restart_s", "≥ 0", self.restart_s)
 
 
@@ -370,6 +376,8 @@ class Config:
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
     def __post_init__(self) -> None:
+        if self.data.declared_rows is not None and not self.compute.system_only:
+            raise FedsimError("data.declared_rows needs compute.system_only=true (real training needs real rows); drop it or add compute.system_only=true")
         if self.compute.system_only and self.run.aggregation == "measured":
             raise FedsimError("run.aggregation=measured times the real aggregation, which compute.system_only=true does not do; use linear")
 

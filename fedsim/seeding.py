@@ -14,13 +14,14 @@ import numpy as np
 import torch
 
 
-def _purpose_key(purpose: str) -> int:
+def purpose_key(purpose: str) -> int:
+    """The entropy word that names a stream's purpose (its CRC-32)."""
     return zlib.crc32(purpose.encode())
 
 
 def seed_sequence(root: int, purpose: str, *keys: int) -> np.random.SeedSequence:
     """The seed sequence of stream ``purpose`` for the given integer keys."""
-    return np.random.SeedSequence([int(root), _purpose_key(purpose), *map(int, keys)])
+    return np.random.SeedSequence([int(root), purpose_key(purpose), *map(int, keys)])
 
 
 def rng(root: int, purpose: str, *keys: int) -> np.random.Generator:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from fedsim.checkpoint.adaptive import Law, fleet_law
 from fedsim.config import TAU_RULES, Config
 from fedsim.fl.recovery import TauRule
 from fedsim.seeding import rng
 from fedsim.sim.failures import FailureModel, repair_sampler
 from fedsim.sim.fleet import assign_groups
+
+if TYPE_CHECKING:
+    from fedsim.checkpoint.adaptive import Law
 
 
 def client_groups(cfg: Config) -> np.ndarray:
@@ -20,6 +24,8 @@ def client_groups(cfg: Config) -> np.ndarray:
 
 def client_laws(cfg: Config) -> list[Law]:
     """Each client's true failure law: its group's, or ``failure.shape``/``scale`` for everyone."""
+    from fedsim.checkpoint.adaptive import Law  # scipy: only for mixed fleets and τ rules
+
     f = cfg.failure
     if not f.groups:
         return [Law(f.shape, f.scale)] * cfg.data.num_clients
@@ -37,6 +43,8 @@ def client_failure_models(cfg: Config) -> tuple[FailureModel, ...]:
 
 def configured_law(cfg: Config) -> Law | None:
     """The failure law ``auto`` and the adaptive prior start from: the fleet's (:func:`fleet_law`); None without client clocks."""
+    from fedsim.checkpoint.adaptive import Law, fleet_law
+
     f = cfg.failure
     if not f.clients:
         return None

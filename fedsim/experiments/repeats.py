@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from omegaconf import OmegaConf
 
 from fedsim.config import Config
 from fedsim.experiments.run import run_and_write
 from fedsim.results import SUMMARY, write_json, write_table, write_text
 from fedsim.sweep import objective_value
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SEEDS = "seeds.csv"
 
@@ -45,6 +48,8 @@ def run_seeds(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: bool = 
         one = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed, repeats=1))
         yaml = OmegaConf.to_yaml(OmegaConf.merge(OmegaConf.create(resolved_yaml), {"run": {"seed": seed, "repeats": 1}}))
         rows.append({"seed": seed, **run_and_write(one, out_dir / f"seed_{seed}", yaml, resume=resume)})
+    import pandas as pd
+
     table = pd.DataFrame(rows)
     write_table(table, out_dir / SEEDS)
     summary = mean_summary(table)

@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from fedsim import figures, progress
+from fedsim import progress
 from fedsim.config import Config, FedL2PConfig, FedOptConfig, FedProxConfig
 from fedsim.data import partition
 from fedsim.data.dataset import TabularData
@@ -38,11 +39,16 @@ from fedsim.sweep import CONFIG
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
+from fedsim.sim.fleet import group_counts
 from fedsim.sim.link_rates import client_links
+from fedsim.sim.recorder import event_counts, sample_events
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 from fedsim.train.personalize import PersonalizeSpec, meta_init
 from fedsim.train.precision import resolve_precision
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 ACCOUNTS = ("useful_s", "checkpoint_s", "lost_s", "recovery_s", "waiting_s")
@@ -111,10 +117,29 @@ def check_inputs(cfg: Config) -> None:
     sweep, before anything starts; the parsed dataset is cached, so the job's own read is cheap."""
     source = cfg.data.source
     target = source.get("_target_", "") if isinstance(source, Mapping) else getattr(source, "_target_", "")
-    if not str(target).endswith("make_synthetic"):
+    if cfg.data.declared_rows is None and not str(target).endswith("make_synthetic"):
         load_data(cfg)
     if cfg.network.trace is not None:
         build_network(cfg)
+
+
+def declared_sizes(cfg: Config) -> np.ndarray:
+    """Each client's training rows when ``data.declared_rows`` are dealt without data (system-only).
+
+    ``iid``: near-equal shards, exactly the sizes an iid split of that many real rows
+    gives; ``dirichlet``: shares ~ Dirichlet(α) over the clients from the partition
+    stream, rounded by largest remainder (every client must get a row).
+    """
+    total, n = int(cfg.data.declared_rows or 0), cfg.data.num_clients
+    if cfg.data.partition == "iid":
+        return np.full(n, total // n, dtype=np.int64) + (np.arange(n) < total % n)
+    sizes = group_counts(total, rng(cfg.run.seed, "partition").dirichlet(np.full(n, cfg.data.alpha)))
+    if sizes.min() < 1:
+        raise FedsimError(
+            f"data.declared_rows={total} under data.partition=dirichlet, data.alpha={cfg.data.alpha} leaves "
+            f"{int((sizes < 1).sum())} clients without rows; raise data.declared_rows or data.alpha"
+        )
+    return sizes.astype(np.int64)
 
 
 def cap_rows(data: TabularData, max_rows: int | None, seed: int) -> TabularData:
@@ -237,20 +262,27 @@ def run_experiment(
     device = resolve_device(cfg.compute.device)
     precision, why = resolve_precision(cfg.compute.precision, device)
     log.info("precision: %s", why)
-    data = cap_rows(load_data(cfg), cfg.data.max_rows, cfg.run.seed)
-    split = split_rows(data, cfg)
+    declared = cfg.data.declared_rows is not None  # system-only with client sizes only: no data loaded
+    data = None if declared else cap_rows(load_data(cfg), cfg.data.max_rows, cfg.run.seed)
+    split = split_rows(data, cfg) if data is not None else None
 
     def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.ascontiguousarray(x)).to(device), torch.from_numpy(np.ascontiguousarray(y)).to(device)
 
-    clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
-    model = build_model(cfg, data.num_features, device)
+    if data is None or split is None:
+        clients: list = declared_sizes(cfg).tolist()
+    elif cfg.compute.system_only:  # the surrogate needs only each client's row count
+        clients = [len(rows) for rows in split.clients]
+    else:
+        clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
+    model = build_model(cfg, data.num_features if data is not None else cfg.data.declared_features, device)
     speeds = draw_speeds(rng(cfg.run.seed, "speed"), cfg.data.num_clients, cfg.compute.speed_dist, cfg.compute.speed_spread)
     layout = FlatLayout.of(model)
     executor, evaluator, initial = build_executor(cfg, device), None, layout.flatten(model)
     if cfg.compute.system_only:
         curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
-        executor, evaluator, initial = SurrogateExecutor.factory(curve), curve.evaluate, surrogate_initial()
+        row_bytes = {"row_bytes": cfg.data.declared_features * 4 + 8} if declared else {}  # float32 features + a label
+        executor, evaluator, initial = SurrogateExecutor.factory(curve, **row_bytes), curve.evaluate, surrogate_initial()
     return simulate(
         model=model,
         initial=initial,
@@ -260,13 +292,13 @@ def run_experiment(
         spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs, precision=precision),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=build_network(cfg),
-        val=tensors(data.x_train[split.val], data.y_train[split.val]),
-        test=tensors(data.x_test, data.y_test),
-        settings=build_settings(cfg, float(np.mean(data.y_train)), out_dir),
+        val=tensors(data.x_train[split.val], data.y_train[split.val]) if data is not None and split is not None else None,
+        test=tensors(data.x_test, data.y_test) if data is not None else None,
+        settings=build_settings(cfg, float(np.mean(data.y_train)) if data is not None else 0.5, out_dir),
         on_round=on_round,
         executor=executor,
         evaluator=evaluator,
-        client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split.client_tests else None,
+        client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split and split.client_tests else None,
         resume=resume,
         on_snapshot=on_snapshot,
     )
@@ -324,7 +356,12 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     writer = snapshots.SnapshotWriter(out_dir / snapshots.DIRECTORY, key, every_s=cfg.run.snapshot_every_s, keep=cfg.run.keep_snapshots)
     result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer)
     write_table(result.rounds, out_dir / "rounds.csv")
-    write_table(result.events, out_dir / "events.csv")
+    events = sample_events(result.events, cfg.run.events_max_rows)
+    write_table(events, out_dir / "events.csv")
+    if len(events) < len(result.events):
+        write_table(event_counts(result.events), out_dir / "event_counts.csv")
+        log.info("events.csv: %d of %d events (run.events_max_rows): the server's and clients 0..%d's; all counted in event_counts.csv",
+                 len(events), len(result.events), int(events["client"].max()))
     write_table(result.accounting, out_dir / "accounting.csv")
     if cfg.run.client_metrics:
         write_table(result.clients, out_dir / "clients.csv")
@@ -333,10 +370,14 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     if len(result.taus):
         write_table(result.taus, out_dir / "tau.csv")
     if cfg.run.figure:
+        from fedsim import figures  # matplotlib and seaborn, only when a figure is drawn
+
         figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
     write_text(resolved_yaml, out_dir / CONFIG)
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
     if snap is not None:
         summary["resumed_after_round"] = snap.round
+    if len(events) < len(result.events):
+        summary |= {"events_logged": len(result.events), "events_written": len(events)}
     write_json(summary, out_dir / SUMMARY)
     return summary

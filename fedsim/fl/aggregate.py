@@ -18,6 +18,9 @@ def weighted_mean(vectors: Sequence[torch.Tensor], weights: Sequence[float]) -> 
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError("weights must be non-negative with a positive sum")
     acc = torch.zeros_like(vectors[0], dtype=torch.float64)
+    last, last_double = None, None
     for v, w in zip(vectors, weights):
-        acc.add_(v.double(), alpha=float(w))
+        if v is not last:  # consecutive updates may share a state (the system-only surrogate's do): convert it once
+            last, last_double = v, v.double()
+        acc.add_(last_double, alpha=float(w))
     return (acc / float(sum(weights))).to(vectors[0].dtype)

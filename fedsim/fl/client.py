@@ -24,6 +24,7 @@ from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, c
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
@@ -50,6 +51,9 @@ class Cancel:
     """Interrupt cause: the server no longer wants this work."""
 
 
+FAILED, CANCELLED, LINK_DOWN = Failure(), Cancel(), LinkDown()  # the causes carry no state: one of each
+
+
 class Coordinator(Protocol):
     """What a client needs of the server beyond the round it serves: somewhere to send heartbeats."""
 
@@ -57,7 +61,17 @@ class Coordinator(Protocol):
 
 
 class Client:
-    """A federated client with its own links, speed, failure state and time ledger."""
+    """A federated client with its own links, speed, failure state and time ledger.
+
+    Slotted, with its inbox, links and ledger slotted too, and events made only when
+    needed (``repaired`` once a task waits for a repair): a million of them fit in a few GiB.
+    """
+
+    __slots__ = (
+        "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
+        "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -76,14 +90,13 @@ class Client:
         store: MemoryStore | None = None,
         checkpoint_bytes: int = 0,
         on_divergence: str = "stop",
+        shared: ClientShared | None = None,
     ) -> None:
         self.env = env
         self.cid = cid
         self.speed = speed
         self.downlink, self.uplink = downlink, uplink
-        for link in (downlink, uplink):
-            link.on_fail = self._link_failed
-            link.on_event = lambda kind: recorder.event(kind, client=cid)
+        downlink.owner = uplink.owner = self
         self.compute = compute
         self.executor = executor
         self.recorder = recorder
@@ -93,13 +106,14 @@ class Client:
         self.store = store if store is not None else MemoryStore()
         self.checkpoint_bytes = checkpoint_bytes
         self.on_divergence = on_divergence  # stop | skip_client | ignore
+        self.shared = shared if shared is not None else ClientShared(executor, compute)
         self.server: Coordinator | None = None
-        self.inbox: simpy.Store = simpy.Store(env)
+        self.inbox = Inbox(env)
         self.ledger = Ledger()
         self.up = True
         self.next_failure_s = math.inf  # virtual time of the next failure already drawn (set by simulate)
         self.failed_at = float("nan")
-        self.repaired = env.event()
+        self.repaired: simpy.Event | None = None  # the next repair, made when a task waits for it
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
@@ -110,23 +124,35 @@ class Client:
         """Go down now; work since the last usable checkpoint is lost."""
         self.up = False
         self.failed_at = self.env.now
-        self.repaired = self.env.event()
         self.ledger.enter("recovery", self.env.now)
         self.ledger.failures += 1
         self.recorder.event("failure", client=self.cid)
-        self._interrupt(Failure())
+        self._interrupt(FAILED)
 
     def repair(self) -> None:
         """Come back up; a pending task resumes under the recovery policy."""
         self.up = True
         self.ledger.enter("waiting", self.env.now)
         self.recorder.event("repair", client=self.cid)
-        self.repaired.succeed()
+        if self.repaired is not None:  # a task waits for it
+            self.repaired.succeed()
+            self.repaired = None
+
+    def back_up(self) -> simpy.Event:
+        """The event of this client's next repair (made when something waits for it: most failures hit idle clients)."""
+        if self.repaired is None:
+            self.repaired = self.env.event()
+        return self.repaired
+
+    def failure_drawn(self, ttf: float) -> None:
+        """The failure clock drew this client's next lifetime: it fails at now + ``ttf`` (draws are ahead of time)."""
+        self.next_failure_s = self.env.now + ttf
+        self.shared.lifetimes.append(ttf)
 
     def cancel(self, rnd: Round) -> None:
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
         if self.working_on is rnd:
-            self._interrupt(Cancel())
+            self._interrupt(CANCELLED)
 
     def heartbeats(self, period_s: float):
         """SimPy process: tell the server we are alive every ``period_s`` while node and uplink are up."""
@@ -135,9 +161,14 @@ class Client:
             if self.up and self.uplink.up and self.server is not None:
                 self.server.heartbeat(self.cid, self.env.now + self.uplink.latency_s)
 
-    def _link_failed(self, link: Link) -> None:
+    def link_failed(self, link: Link) -> None:
+        """One of this client's links went down: a message in flight on it is lost."""
         if self.sending_on is link:
-            self._interrupt(LinkDown())
+            self._interrupt(LINK_DOWN)
+
+    def link_event(self, kind: str) -> None:
+        """Log a failure or repair of one of this client's links."""
+        self.recorder.event(kind, client=self.cid)
 
     def _interrupt(self, cause: object) -> None:
         if self.working_on is not None and not self._interrupted:
@@ -161,7 +192,7 @@ class Client:
         key, resume = (self.cid, job.origin), False
         while rnd.wants(key):
             if not self.up:
-                yield self.repaired
+                yield self.back_up()
                 resume = True
                 continue
             self.working_on = rnd
@@ -187,7 +218,7 @@ class Client:
         """
         key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
-        nbytes = self.executor.layout.nbytes()
+        nbytes = self.shared.model_bytes
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
@@ -310,7 +341,7 @@ class Client:
         while True:
             if not link.up:
                 self.ledger.enter("recovery", self.env.now)
-                yield link.repaired
+                yield link.back_up()
                 self.ledger.enter("work", self.env.now)
             start = self.env.now
             self.sending_on = link
@@ -329,12 +360,12 @@ class Client:
 
     def step_seconds(self, data: int) -> np.ndarray:
         """Virtual seconds of each local step of one round on dataset ``data``."""
-        bounds = np.asarray(batch_bounds(self.executor.num_samples(data), self.executor.spec.batch_size))
-        rows = np.tile(np.diff(bounds), self.executor.spec.epochs)
-        return rows * self.compute.cost_per_sample_s / self.speed
+        return self.shared.costs(data) / self.speed
 
     def train_seed(self, rnd: int, origin: int) -> int:
-        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``)."""
+        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``); 0 for an executor that draws nothing."""
+        if not self.shared.seeded:
+            return 0
         if origin == self.cid:
             return torch_seed(self.seed, "train", rnd, self.cid)
         return torch_seed(self.seed, "redistributed", rnd, origin, self.cid)
@@ -342,3 +373,34 @@ class Client:
     def checkpoint_key(self, key: tuple[int, int]) -> str:
         """Store key of this client's checkpoint for work on behalf of ``key[1]``."""
         return f"client{key[0]}-for{key[1]}"
+
+
+class ClientShared:
+    """What all clients of a run share, kept once rather than per client.
+
+    ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
+    client, computed once per row count (clients mostly share a few); a client divides
+    by its speed. Also the model's byte size, whether the executor uses seeds, and
+    every lifetime the client failure clocks drew.
+    """
+
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "_by_rows")
+
+    def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
+        self.executor = executor
+        self.cost_per_sample_s = compute.cost_per_sample_s
+        self.model_bytes = executor.layout.nbytes()
+        self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
+        self.lifetimes: list[float] = []
+        self._by_rows: dict[int, np.ndarray] = {}
+
+    def costs(self, data: int) -> np.ndarray:
+        """Rows of each step of one round on dataset ``data`` × seconds per row (read-only, shared)."""
+        n = self.executor.num_samples(data)
+        out = self._by_rows.get(n)
+        if out is None:
+            spec = self.executor.spec
+            rows = np.tile(np.diff(np.asarray(batch_bounds(n, spec.batch_size))), spec.epochs)
+            out = self._by_rows[n] = rows * self.cost_per_sample_s
+            out.flags.writeable = False
+        return out

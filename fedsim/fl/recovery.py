@@ -17,14 +17,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from fedsim.checkpoint.adaptive import Law
+if TYPE_CHECKING:
+    from fedsim.checkpoint.adaptive import Law
 
 
 @dataclass(frozen=True)
 class TauRule:
-    """How clients choose τ when it is not a fixed number (see the module docstring)."""
+    """How clients choose τ when it is not a fixed number (:mod:`fedsim.fl.tuning`)."""
 
     mode: str  # auto | adaptive
     prior: Law | None  # the configured law (virtual s); None: no client failure clocks, so τ = ∞

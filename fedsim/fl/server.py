@@ -174,7 +174,7 @@ class Server:
     def play_round(self):
         """One round; returns whether training should stop."""
         number, start = self.number, self.env.now
-        failures_before = self.recorder.counts["failure"]
+        failures_before = self.recorder.count("failure")
         alive = [c.cid for c in self.clients if c.cid not in self.suspected] or [c.cid for c in self.clients]
         selected = self.strategy.configure_round(number, alive, rng(self.seed, "selection", number))
         drops = self.dropouts(number, selected)
@@ -220,15 +220,13 @@ class Server:
             "selected": len(selected),
             "participants": len({u.origin for u in updates}),
             "dropouts": int(drops.sum()),
-            "failures": self.recorder.counts["failure"] - failures_before,
+            "failures": self.recorder.count("failure") - failures_before,
             "train_loss": float(np.mean([u.loss for u in updates])) if updates else float("nan"),
             **metrics,
         }
         self.recorder.rounds.append(row)
-        self.recorder.clients.extend(
-            {"round": number, "client": u.client, "origin": u.origin, "num_samples": u.num_samples, "train_loss": u.loss}
-            for u in updates
-        )
+        for u in updates:
+            self.recorder.clients.add(number, u.client, u.origin, u.num_samples, u.loss)
         if self.on_round is not None:
             self.on_round(row)
         self.number += 1

@@ -28,16 +28,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-import pandas as pd
 import simpy
 
-from fedsim.checkpoint.adaptive import Estimate, Law, estimate_law, tau_star
 from fedsim.fl.recovery import Checkpointing, TauRule
+from fedsim.sim.recorder import Recorder
 
 if TYPE_CHECKING:
-    from fedsim.fl.client import Client
+    import pandas as pd
+
+    from fedsim.checkpoint.adaptive import Estimate
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "adaptive")
@@ -45,10 +47,22 @@ REFIT_ON = ("failures", "rounds")
 TAU_COLUMNS = ["time_s", "client", "source", "failures", "exposure_s", "shape", "scale", "tau_s", "delta_s", "restart_s", "model"]
 
 
+class Tunable(Protocol):
+    """What a client's τ estimator needs of the client: break and repair it, and set its checkpoint plan."""
+
+    cid: int
+    checkpointing: Checkpointing
+    recorder: Recorder
+
+    def fail(self) -> None: ...
+
+    def repair(self) -> None: ...
+
+
 class ClientTau:
     """One client's up-time log and τ; its failure clock breaks and repairs the client through it."""
 
-    def __init__(self, env: simpy.Environment, node: Client, rule: TauRule, delta: float, restart: float, rows: list[dict]) -> None:
+    def __init__(self, env: simpy.Environment, node: Tunable, rule: TauRule, delta: float, restart: float, rows: list[dict]) -> None:
         self.env, self.node, self.rule = env, node, rule
         self.delta, self.restart, self.rows = delta, restart, rows
         self.uptimes: list[float] = []
@@ -79,6 +93,7 @@ class ClientTau:
         current = [self.env.now - self.up_since] if self.up else []
         censored = [False] * len(self.uptimes) + [True] * len(current)
         r = self.rule
+        from fedsim.checkpoint.adaptive import estimate_law, tau_star  # scipy, only when τ adapts
         estimate = estimate_law([*self.uptimes, *current], censored, r.prior, min_failures=r.min_failures, prior_failures=r.prior_failures)
         self.move_to(tau_star(estimate.law if estimate else None, self.delta, self.restart, r.model), estimate)
 
@@ -105,12 +120,13 @@ class ClientTau:
 class Tuning:
     """Every client's τ under ``checkpointing.rule``; a no-op when τ is a fixed number."""
 
-    def __init__(self, env: simpy.Environment, nodes: Sequence[Client], checkpointing: Checkpointing, checkpoint_bytes: int) -> None:
+    def __init__(self, env: simpy.Environment, nodes: Sequence[Tunable], checkpointing: Checkpointing, checkpoint_bytes: int) -> None:
         self.rows: list[dict] = []
         self.clients: dict[int, ClientTau] = {}
         rule = checkpointing.rule
         if rule is None:
             return
+        from fedsim.checkpoint.adaptive import Estimate, tau_star  # scipy, only when τ is a rule
         delta = checkpointing.cost(checkpoint_bytes)
         restart = checkpointing.restart_s + rule.repair_mean_s
         start = Estimate(rule.prior, "prior", 0, 0.0) if rule.prior is not None else None
@@ -125,7 +141,7 @@ class Tuning:
             f"; refit every {rule.refit_every} {rule.refit_on}, own fit after {rule.min_failures} failures" if rule.mode == "adaptive" else "",
         )
 
-    def target(self, node: Client) -> Client | ClientTau:
+    def target(self, node: Tunable) -> Tunable | ClientTau:
         """What ``node``'s failure clock breaks: its estimator under ``adaptive``, else the client itself."""
         adaptive = node.cid in self.clients and self.clients[node.cid].rule.mode == "adaptive"
         return self.clients[node.cid] if adaptive else node
@@ -145,4 +161,6 @@ class Tuning:
 
     def table(self) -> pd.DataFrame:
         """One row per τ set: at the start, and at every refit."""
+        import pandas as pd
+
         return pd.DataFrame(self.rows, columns=TAU_COLUMNS)

@@ -10,22 +10,28 @@ failure under ``restore_checkpoint`` and stays provisional for the resumed attem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+import numpy as np
 
 BUCKETS = ("useful", "checkpoint", "lost", "recovery", "waiting")
+USEFUL, LOST = BUCKETS.index("useful"), BUCKETS.index("lost")
+_INDEX = {b: i for i, b in enumerate(BUCKETS)}
 
 
-@dataclass
 class Ledger:
     """A client's time accounts; call :meth:`enter` at every change of activity."""
 
-    now: float = 0.0
-    state: str = "waiting"  # waiting | work | checkpoint | recovery
-    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(BUCKETS, 0.0))
-    pending: float = 0.0  # work since the last checkpoint of the current attempt
-    banked: float = 0.0  # work protected by the last checkpoint
-    checkpoints: int = 0
-    failures: int = 0
+    __slots__ = ("now", "state", "totals", "pending", "banked", "checkpoints", "failures")
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.state = "waiting"  # waiting | work | checkpoint | recovery
+        self.totals = [0.0] * len(BUCKETS)  # seconds per bucket, in BUCKETS order
+        self.pending = 0.0  # work since the last checkpoint of the current attempt
+        self.banked = 0.0  # work protected by the last checkpoint
+        self.checkpoints = 0
+        self.failures = 0
 
     def enter(self, state: str, t: float) -> None:
         """Close the current activity at virtual time ``t`` and start ``state``."""
@@ -33,7 +39,7 @@ class Ledger:
         if self.state == "work":
             self.pending += elapsed
         else:
-            self.totals[self.state] += elapsed
+            self.totals[_INDEX[self.state]] += elapsed
         self.state, self.now = state, t
 
     def checkpointed(self) -> None:
@@ -45,22 +51,29 @@ class Ledger:
     def discard(self, seconds: float) -> None:
         """Part of the current work (a message cut off by a link outage) was wasted."""
         self.pending -= seconds
-        self.totals["lost"] += seconds
+        self.totals[LOST] += seconds
 
     def succeed(self) -> None:
         """The attempt's update was accepted: all its work was useful."""
-        self.totals["useful"] += self.banked + self.pending
+        self.totals[USEFUL] += self.banked + self.pending
         self.banked = self.pending = 0.0
 
     def lose(self, keep_banked: bool) -> None:
         """The attempt was cut short; work since the last checkpoint (or all of it) is lost."""
-        self.totals["lost"] += self.pending + (0.0 if keep_banked else self.banked)
+        self.totals[LOST] += self.pending + (0.0 if keep_banked else self.banked)
         self.pending = 0.0
         if not keep_banked:
             self.banked = 0.0
 
-    def close(self, t: float) -> dict[str, float]:
-        """Totals at the end of the run; unfinished work counts as lost."""
-        self.enter("waiting", t)
-        self.lose(keep_banked=False)
-        return {f"{b}_s": v for b, v in self.totals.items()} | {"total_s": t, "checkpoints": self.checkpoints, "failures": self.failures}
+
+def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
+    """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
+    totals = np.empty((len(ledgers), len(BUCKETS)))
+    counts = np.empty((len(ledgers), 2), dtype=np.int64)
+    for i, ledger in enumerate(ledgers):
+        ledger.enter("waiting", t)
+        ledger.lose(keep_banked=False)
+        totals[i] = ledger.totals
+        counts[i] = ledger.checkpoints, ledger.failures
+    columns = {f"{b}_s": totals[:, j] for j, b in enumerate(BUCKETS)}
+    return columns | {"total_s": np.full(len(ledgers), float(t)), "checkpoints": counts[:, 0], "failures": counts[:, 1]}

@@ -1,9 +1,10 @@
 """Network links: one per client and direction, with latency and bandwidth, and the server's shared links.
 
 A message occupies its link for ``latency + bytes × 8 ÷ bandwidth`` virtual
-seconds; messages on the same link queue behind each other (a SimPy resource of
-capacity 1). A link can carry its own failure clock: while it is down nothing
-crosses it, and a message in flight when it fails is lost and must be resent.
+seconds. A link has one sender, its client's process, which sends one message at a
+time, so a link needs no queue (no SimPy resource): a transfer is a timeout. A link
+can carry its own failure clock: while it is down nothing crosses it, and a message
+in flight when it fails is lost and must be resent.
 
 When the server's link has a finite capacity, every transfer in that direction also
 crosses one :class:`SharedLink`: after its latency, a message's bits flow at its
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from typing import Protocol
 
 import simpy
 
@@ -75,8 +76,18 @@ class SharedLink:
         self._reschedule()
 
 
+class LinkOwner(Protocol):
+    """Who a link tells about its failures: the client whose messages it carries."""
+
+    def link_failed(self, link: Link) -> None: ...
+
+    def link_event(self, kind: str) -> None: ...
+
+
 class Link:
     """One direction of a client's connection to the server."""
+
+    __slots__ = ("env", "latency_s", "bandwidth_bps", "shared", "schedule", "up", "repaired", "owner")
 
     def __init__(
         self,
@@ -92,11 +103,9 @@ class Link:
         self.bandwidth_bps = bandwidth_bps  # bits per second
         self.shared = shared  # the server's link in this direction, when its capacity is finite
         self.schedule = schedule  # time-varying rate (a trace); overrides bandwidth_bps
-        self._channel = simpy.Resource(env, capacity=1)
         self.up = True
-        self.repaired = env.event()
-        self.on_fail: Callable[[Link], None] | None = None  # the owner interrupts its transfer
-        self.on_event: Callable[[str], None] | None = None  # the owner logs failures and repairs
+        self.repaired: simpy.Event | None = None  # the next repair, made when a sender waits for it
+        self.owner: LinkOwner | None = None  # interrupts its transfer and logs failures and repairs
 
     def transfer_time(self, nbytes: int) -> float:
         """Virtual seconds for a message of ``nbytes`` to cross the link alone at a constant rate."""
@@ -111,35 +120,39 @@ class Link:
         return self.schedule.next_change(t) if self.schedule is not None else math.inf
 
     def send(self, nbytes: int):
-        """SimPy process body: wait for the link, then hold it for the latency and the bits."""
-        with self._channel.request() as req:
-            yield req
-            if self.shared is None and self.schedule is None:
-                yield self.env.timeout(self.transfer_time(nbytes))
-                return
-            yield self.env.timeout(self.latency_s)
-            if nbytes <= 0:
-                return
-            if self.shared is not None:
-                yield from self.shared.carry(8 * nbytes, self)
-            else:
-                yield self.env.timeout(self.schedule.finish(self.env.now, 8 * nbytes) - self.env.now)
+        """SimPy process body: hold the link for the latency and the bits."""
+        if self.shared is None and self.schedule is None:
+            yield self.env.timeout(self.transfer_time(nbytes))
+            return
+        yield self.env.timeout(self.latency_s)
+        if nbytes <= 0:
+            return
+        if self.shared is not None:
+            yield from self.shared.carry(8 * nbytes, self)
+        else:
+            yield self.env.timeout(self.schedule.finish(self.env.now, 8 * nbytes) - self.env.now)
 
     def fail(self) -> None:
         """The link goes down; the message in flight (if any) is lost."""
         self.up = False
-        self.repaired = self.env.event()
-        if self.on_event is not None:
-            self.on_event("link_failure")
-        if self.on_fail is not None:
-            self.on_fail(self)
+        if self.owner is not None:
+            self.owner.link_event("link_failure")
+            self.owner.link_failed(self)
 
     def repair(self) -> None:
         """The link is back."""
         self.up = True
-        if self.on_event is not None:
-            self.on_event("link_repair")
-        self.repaired.succeed()
+        if self.owner is not None:
+            self.owner.link_event("link_repair")
+        if self.repaired is not None:
+            self.repaired.succeed()
+            self.repaired = None
+
+    def back_up(self) -> simpy.Event:
+        """The event of this link's next repair (made when a sender waits for it)."""
+        if self.repaired is None:
+            self.repaired = self.env.event()
+        return self.repaired
 
 
 class Network:

@@ -1,17 +1,109 @@
 """Records of a run: one row per event, per round, per client-round.
 
-Processes append plain dicts; tables are built once at the end. Virtual time
+Events and client updates, the two tables that grow with the fleet, go into columnar
+buffers (``array``: 8 bytes a number, no object per row), so a million-client round
+logs its events in tens of megabytes; tables are built once at the end. Virtual time
 (``time_s``) and wall-clock time (``wall_s``) are separate columns, never mixed.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+import numpy as np
 import simpy
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 EVENT_COLUMNS = ["time_s", "kind", "client", "round", "value"]
+CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss"]
+Event = tuple[float, str, int, int, float]
+
+
+class EventLog(Sequence[Event]):
+    """The event rows in columns; reads back as ``(time_s, kind, client, round, value)`` tuples."""
+
+    def __init__(self) -> None:
+        self.time, self.client, self.round, self.value = array("d"), array("q"), array("q"), array("d")
+        self.kind = array("H")  # code into ``names``
+        self.names: list[str] = []
+        self.codes: dict[str, int] = {}
+
+    def code(self, kind: str) -> int:
+        """The code of ``kind``, registering it on first use."""
+        code = self.codes.get(kind)
+        if code is None:
+            code = self.codes[kind] = len(self.names)
+            self.names.append(kind)
+        return code
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return (self.time[index], self.names[self.kind[index]], self.client[index], self.round[index], self.value[index])
+
+    def __iter__(self) -> Iterator[Event]:
+        names = self.names
+        return zip(self.time, (names[k] for k in self.kind), self.client, self.round, self.value)
+
+    def frame(self) -> pd.DataFrame:
+        """The log as a table, in the order events happened."""
+        import pandas as pd
+
+        kinds = np.array(self.names, dtype=object)[_column(self.kind, np.uint16)]
+        return pd.DataFrame({
+            "time_s": _column(self.time, np.float64),
+            "kind": kinds,
+            "client": _column(self.client, np.int64),
+            "round": _column(self.round, np.int64),
+            "value": _column(self.value, np.float64),
+        })
+
+
+def _column(buffer: array, dtype: type) -> np.ndarray:
+    """A copy of ``buffer`` as a numpy array (a copy: the buffer keeps growing)."""
+    return np.frombuffer(buffer, dtype=dtype).copy() if len(buffer) else np.array([], dtype=dtype)
+
+
+class UpdateLog:
+    """One row per update the server received: round, client, origin, samples, training loss (in columns)."""
+
+    def __init__(self) -> None:
+        self.columns = {"round": array("q"), "client": array("q"), "origin": array("q"), "num_samples": array("q"), "train_loss": array("d")}
+
+    def __len__(self) -> int:
+        return len(self.columns["round"])
+
+    def add(self, rnd: int, client: int, origin: int, num_samples: int, loss: float) -> None:
+        """Log one update."""
+        c = self.columns
+        c["round"].append(rnd), c["client"].append(client), c["origin"].append(origin), c["num_samples"].append(num_samples), c["train_loss"].append(loss)
+
+    def rows(self) -> list[dict[str, object]]:
+        """The rows as dicts (a snapshot keeps them so)."""
+        return [dict(zip(CLIENT_COLUMNS, r)) for r in zip(*self.columns.values())]
+
+    def load(self, rows: Iterable[dict[str, object]]) -> None:
+        """Replace the log by ``rows`` (as :meth:`rows` gives them)."""
+        self.__init__()
+        for r in rows:
+            self.add(*(r[k] for k in CLIENT_COLUMNS))  # type: ignore[arg-type]
+
+    def frame(self) -> pd.DataFrame:
+        """The log as a table (empty, without columns, when nothing was received)."""
+        import pandas as pd
+
+        if not len(self):
+            return pd.DataFrame()
+        return pd.DataFrame({k: _column(v, np.float64 if k == "train_loss" else np.int64) for k, v in self.columns.items()})
 
 
 class Recorder:
@@ -19,26 +111,60 @@ class Recorder:
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self.events: list[tuple[float, str, int, int, float]] = []
+        self.events = EventLog()
         self.rounds: list[dict[str, object]] = []
-        self.clients: list[dict[str, object]] = []
+        self.clients = UpdateLog()
         self.client_evals: list[dict[str, object]] = []  # each client's model on its own test rows, per round
         self.diverged: list[tuple[int, int]] = []  # (training seed, step) of every update dropped as divergent
-        self.counts: Counter[str] = Counter()  # events so far, by kind
 
     def event(self, kind: str, *, client: int = -1, round: int = -1, value: float = float("nan")) -> None:
         """Log a simulated event at the current virtual time (client -1 = the server)."""
-        self.events.append((float(self.env.now), kind, client, round, float(value)))
-        self.counts[kind] += 1
+        log = self.events
+        code = log.codes.get(kind)
+        if code is None:
+            code = log.code(kind)
+        log.time.append(self.env.now)
+        log.kind.append(code)
+        log.client.append(client)
+        log.round.append(round)
+        log.value.append(value)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Events so far, by kind."""
+        return Counter({name: self.events.kind.count(code) for name, code in self.events.codes.items()})
+
+    def count(self, kind: str) -> int:
+        """Events of ``kind`` so far."""
+        code = self.events.codes.get(kind)
+        return 0 if code is None else self.events.kind.count(code)
 
     def events_table(self) -> pd.DataFrame:
         """The event log, in the order events happened."""
-        return pd.DataFrame(self.events, columns=EVENT_COLUMNS)
+        return self.events.frame()
 
     def rounds_table(self) -> pd.DataFrame:
         """One row per completed round."""
+        import pandas as pd
+
         return pd.DataFrame(self.rounds)
 
     def clients_table(self) -> pd.DataFrame:
         """One row per client update received (when per-client metrics are on)."""
-        return pd.DataFrame(self.clients)
+        return self.clients.frame()
+
+
+def sample_events(events: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of an event table: all of it when it fits, else the server's rows and the
+    whole histories of the clients with the lowest ids that fit (a client's history is never cut)."""
+    if len(events) <= max_rows:
+        return events
+    server = events["client"].to_numpy() < 0
+    per_client = events.loc[~server, "client"].value_counts().sort_index()
+    fits = per_client.index[per_client.cumsum().to_numpy() <= max_rows - int(server.sum())]
+    return events[server | events["client"].isin(fits).to_numpy()].reset_index(drop=True)
+
+
+def event_counts(events: pd.DataFrame) -> pd.DataFrame:
+    """Events per round and kind (round -1: events outside a round, such as failures and repairs)."""
+    return events.groupby(["round", "kind"]).size().reset_index(name="count")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from fedsim.models.base import AnomalyModel
 from fedsim.train.flat import FlatLayout
@@ -12,13 +11,26 @@ from fedsim.train.flat import FlatLayout
 EVAL_CHUNK = 8192  # rows per forward pass; bounds memory on large test sets
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their average rank (``scipy.stats.rankdata``'s default, without importing scipy.stats)."""
+    values = np.ravel(values)
+    order = np.argsort(values, kind="quicksort")
+    inverse = np.empty(len(values), dtype=np.intp)
+    inverse[order] = np.arange(len(values), dtype=np.intp)
+    ordered = values[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]]
+    dense = new.cumsum()[inverse]
+    bounds = np.r_[np.nonzero(new)[0], len(new)]
+    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
 def auc_roc(y: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve via the Mann-Whitney rank statistic (ties averaged)."""
+    """Area under the ROC curve via the Mann-Whitney rank statistic (ties averaged; NaN if a score is NaN)."""
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
+    if n_pos == 0 or n_neg == 0 or np.isnan(scores).any():
         return float("nan")
-    ranks = rankdata(scores)
+    ranks = average_ranks(scores)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

@@ -29,8 +29,21 @@ def send_all(env, links, sizes, starts=None):
 
     procs = [env.process(sender(i)) for i in range(len(links))]
     for link, proc in zip(links, procs):
-        link.on_fail = lambda _link, p=proc: p.interrupt("link down")
+        link.owner = _Interrupts(proc)
     return done, procs
+
+
+class _Interrupts:
+    """A link owner that interrupts its sender when the link goes down."""
+
+    def __init__(self, proc) -> None:
+        self.proc = proc
+
+    def link_failed(self, link) -> None:
+        self.proc.interrupt("link down")
+
+    def link_event(self, kind: str) -> None:
+        pass
 
 
 def test_n_identical_uploads_finish_at_latency_plus_n_bits_over_capacity():
@@ -119,12 +132,20 @@ def test_simpy_finish_times_equal_the_fluid_reference(flows, capacity_mbps):
     assert done == pytest.approx(want, rel=1e-9)
 
 
-def test_messages_on_one_client_link_still_queue():
+def test_messages_on_one_client_link_go_one_after_another():
+    # a link has one sender (its client's process), which sends one message at a time: no queue, no resource
     env = simpy.Environment()
     link = Link(env, latency_s=0.0, bandwidth_bps=8e6, shared=SharedLink(env, 1e9))
-    done, _ = send_all(env, [link, link], [MB, MB])
+    done = []
+
+    def sender():
+        for _ in range(2):
+            yield from link.send(MB)
+            done.append(env.now)
+
+    env.process(sender())
     env.run()
-    assert done.tolist() == pytest.approx([1.0, 2.0])
+    assert done == pytest.approx([1.0, 2.0])
 
 
 def test_unlimited_server_builds_no_shared_link():

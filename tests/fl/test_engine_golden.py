@@ -1,0 +1,173 @@
+"""The engine reproduces committed tables exactly: rounds (minus wall time), events, accounting.
+
+The fixtures in ``tests/fixtures/golden/`` were written by the engine before it was
+made lean for many clients (issue #14); every case here must still give them bit for
+bit: the same events in the same order (ties at one virtual instant included), the
+same virtual times, the same per-client ledgers. The cases are small and varied so
+that every feature of the engine runs at least once: failure clocks on clients, links
+and the server; checkpoints (fixed, ``auto`` and ``adaptive`` τ, mixed fleets);
+recovery policies, heartbeat detection, redistribution, dropout, deadlines; strategies
+with a client half; the shared server link, spread links and a bandwidth trace;
+aggregation cost models; the batched executor; the system-only surrogate; and a
+replayed failure trace.
+
+Regenerate (only when a change of the tables is intended, and say why in the commit):
+
+    python tests/fl/test_engine_golden.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "golden"
+TABLES = ("rounds", "events", "accounting", "clients", "taus")
+
+TINY = [
+    "model.hidden=[16,8]", "data.num_clients=4", "data.max_rows=600", "run.max_rounds=5", "strategy.lr=0.01",
+    "strategy.batch_size=32", "compute.cost_per_sample_s=0.01", "compute.threads=1", "run.client_metrics=true",
+]  # fmt: skip
+FAILING = ["failure=weibull", "failure.shape=0.8", "failure.scale=3.0", "failure.repair_mean_s=1.0", "failure.dropout=0.2"]
+SYSTEM = ["compute.system_only=true", "data.num_clients=40", "data.max_rows=null", "data.source.n_samples=8000", "strategy.batch_size=16"]
+CASES: dict[str, list[str]] = {
+    # real training
+    "fedavg_failures": [*FAILING],
+    "proposed_server_detection": [
+        *FAILING, "strategy=proposed", "run.patience=0", "recovery.detection=true", "failure.server=true",
+        "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0",
+    ],
+    "fedadam_checkpoints": [*FAILING, "strategy=fedadam", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
+    "fedprox_links_deadline": [
+        *FAILING, "strategy=fedprox", "failure.links=true", "failure.link_scale=4.0", "failure.link_repair_mean_s=0.5",
+        "run.round_policy=deadline", "run.deadline_s=6.0", "recovery.detection=true", "recovery.wait_deadline_s=1.5",
+    ],
+    "fedl2p_client_eval": [*FAILING, "strategy=fedl2p", "strategy.finetune_steps=2", "strategy.meta_hidden=8", "run.client_eval=true"],
+    "adaptive_groups": [
+        *FAILING, "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=adaptive", "checkpoint.min_failures=2",
+        "failure.groups=[{share:0.5,shape:0.7,scale:2.0},{share:0.5,shape:1.5,scale:30.0}]",
+    ],
+    "network_shared_linear": [
+        *FAILING, "network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=linear",
+    ],
+    "trace_steps_checkpoints": [
+        *FAILING, "network.trace=TRACE", "network.server_up_mbps=1.5", "checkpoint=every_tau", "checkpoint.tau_steps=2",
+        "recovery=restore_checkpoint",
+    ],
+    "batched_drop": [
+        *FAILING, "data.num_clients=6", "compute.batched=true", "recovery.detection=true", "recovery.aggregation=drop",
+        "checkpoint=every_tau", "checkpoint.tau_s=0.5", "recovery=restore_checkpoint",
+    ],
+    # fixed speeds, equal shards, zero-cost checkpoints and aggregation: many events at one instant
+    "ties": [
+        "failure=weibull", "failure.scale=40.0", "failure.repair=fixed", "failure.repair_mean_s=1.0", "failure.dropout=0.25",
+        "compute.speed_dist=fixed", "data.max_rows=640", "run.aggregation_s=0.0", "checkpoint=every_tau", "checkpoint.tau_s=0.32",
+        "checkpoint.delta_s=0.0", "checkpoint.storage_mbps=inf", "checkpoint.restart_s=0.0", "recovery=restore_checkpoint",
+        "recovery.detection=true", "recovery.heartbeat_s=0.5", "recovery.timeout_s=1.0", "recovery.aggregation=redistribute",
+    ],
+    # system-only (surrogate learner)
+    "system_only": [
+        *SYSTEM, *FAILING, "failure.scale=20.0", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=2.0",
+        "recovery.detection=true", "recovery.aggregation=redistribute", "failure.links=true", "failure.link_scale=30.0",
+        "failure.server=true", "failure.server_scale=60.0", "failure.server_repair_mean_s=2.0", "strategy.fraction=0.5",
+    ],
+    "system_only_shared_auto": [
+        *SYSTEM, *FAILING, "failure.scale=20.0", "strategy=proposed", "run.patience=0", "network.server_down_mbps=20.0",
+        "network.server_up_mbps=8.0", "network.spread=0.3", "run.aggregation=linear", "recovery.detection=true",
+        "data.num_clients=16", "run.max_rounds=4",
+    ],
+}
+TRACE_CSV = "client,time,down_mbps,up_mbps\n0,0,1.0,0.5\n0,2.5,0.2,0.1\n0,6,2.0,1.0\n1,0,0.8,0.3\n2,0,1.2,0.6\n2,4,0.5,0.2\n"
+FAILURE_TRACE = {0: [(0.7, 0.4), (5.0, 1.0)], 2: [(1.3, 0.2)], 3: [(2.2, 2.0), (2.9, 0.1)]}  # client -> (fail_at, repair_after)
+
+
+def _cfg(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+    from fedsim.config import register_configs
+
+    trace = GOLDEN / "trace.csv"
+    overrides = [o.replace("TRACE", str(trace)) for o in overrides]
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return to_config(compose("config", overrides=[*TINY, *overrides, SEARCHPATH]))
+
+
+def _run_failure_trace():
+    """A recorded failure trace replayed on the clients (the recovery study's mechanism), checkpoints and detection on."""
+    from fedsim.experiments import run
+
+    cfg = _cfg(["checkpoint=every_tau", "checkpoint.tau_s=0.4", "recovery=restore_checkpoint", "recovery.detection=true", "failure.dropout=0.1"])
+    build = run.build_settings
+    settings = lambda *a, **k: dataclasses.replace(build(*a, **k), failure_trace=FAILURE_TRACE)  # noqa: E731
+    run.build_settings = settings
+    try:
+        return run.run_experiment(cfg)
+    finally:
+        run.build_settings = build
+
+
+def run_case(name: str) -> dict[str, pd.DataFrame]:
+    """The tables of case ``name`` as the engine makes them now."""
+    from fedsim.experiments.run import run_experiment
+
+    result = _run_failure_trace() if name == "failure_trace" else run_experiment(_cfg(CASES[name]))
+    return {
+        "rounds": result.rounds.drop(columns="wall_s"),
+        "events": result.events,
+        "accounting": result.accounting,
+        "clients": result.clients,
+        "taus": result.taus,
+    }
+
+
+def _roundtrip(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as it reads back from CSV (so fixture and fresh tables compare with the same dtypes)."""
+    return pd.read_csv(io.StringIO(table.to_csv(index=False)))
+
+
+NAMES = sorted([*CASES, "failure_trace"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_engine_reproduces_the_golden_tables(name):
+    tables = run_case(name)
+    assert {"failure", "repair"} <= set(tables["events"]["kind"]) or name == "failure_trace"
+    for table in TABLES:
+        path = GOLDEN / name / f"{table}.csv"
+        if not path.exists():
+            assert tables[table].empty, f"{name}: {table} has rows but no fixture"
+            continue
+        want = pd.read_csv(path)
+        got = _roundtrip(tables[table])
+        assert list(want.columns) == [c for c in got.columns if c in want.columns], f"{name} {table}: columns"
+        pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True, obj=f"{name} {table}")
+
+
+def regenerate() -> None:
+    """Write every case's tables into the fixtures folder."""
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    (GOLDEN / "trace.csv").write_text(TRACE_CSV)
+    for name in NAMES:
+        tables = run_case(name)
+        out = GOLDEN / name
+        out.mkdir(exist_ok=True)
+        for table, frame in tables.items():
+            path = out / f"{table}.csv"
+            if frame.empty:
+                path.unlink(missing_ok=True)
+                continue
+            frame.to_csv(path, index=False)
+        kinds = tables["events"]["kind"].value_counts()
+        print(f"{name}: {len(tables['rounds'])} rounds, {len(tables['events'])} events; {dict(kinds)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    regenerate()

@@ -1,0 +1,49 @@
+"""The columnar recorder gives the tables and the rows a list of tuples gave."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, event_counts, sample_events
+
+
+def test_events_read_back_as_rows_and_as_a_table():
+    env = simpy.Environment()
+    rec = Recorder(env)
+    rows = []
+    for t, kind, client, rnd, value in [(0.0, "round_start", -1, 1, 3), (0.5, "failure", 2, -1, math.nan), (1.25, "receive", 1, 1, math.nan)]:
+        env._now = t  # the recorder stamps the environment's clock
+        rec.event(kind, client=client, round=rnd, value=value)
+        rows.append((t, kind, client, rnd, float(value)))
+    assert len(rec.events) == 3 and rec.count("failure") == 1 and rec.count("dropout") == 0
+    assert [repr(r) for r in rec.events[1:]] == [repr(r) for r in rows[1:]]  # what a snapshot's digest reads
+    want = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    pd.testing.assert_frame_equal(rec.events_table(), want)
+
+
+def test_update_rows_survive_a_snapshot_round_trip():
+    rec = Recorder(simpy.Environment())
+    rec.clients.add(1, 3, 3, 100, 0.25)
+    rec.clients.add(1, 4, 3, 50, 0.5)
+    rows = rec.clients.rows()
+    other = Recorder(simpy.Environment())
+    other.clients.load(rows)
+    pd.testing.assert_frame_equal(other.clients_table(), rec.clients_table())
+    assert rows[1] == {"round": 1, "client": 4, "origin": 3, "num_samples": 50, "train_loss": 0.5}
+
+
+def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
+    g = np.random.default_rng(0)
+    clients = g.integers(-1, 50, 2000)
+    events = pd.DataFrame({"time_s": np.sort(g.random(2000)), "kind": "x", "client": clients, "round": 1, "value": 0.0})
+    kept = sample_events(events, 700)
+    assert len(kept) <= 700 and (kept["client"] == -1).sum() == (clients == -1).sum()
+    inside = set(kept["client"]) - {-1}
+    assert inside == set(range(len(inside)))  # the lowest ids, each with its whole history
+    assert all((kept["client"] == c).sum() == (clients == c).sum() for c in inside)
+    assert sample_events(events, 5000) is events
+    assert event_counts(events)["count"].sum() == 2000
