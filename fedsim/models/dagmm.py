@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fedsim.models.base import AnomalyModel
+from fedsim.models.dropout import SeededDropout
 
 
 def gmm_parameters(gamma: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -103,7 +104,7 @@ def _mlp(widths: Sequence[int], dropout: float = 0.0, dropout_after: int = -1) -
         if i < len(widths) - 2:
             layers.append(nn.Tanh())
             if i == dropout_after and dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(SeededDropout(dropout))
     return nn.Sequential(*layers)
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fedsim.models.base import AnomalyModel
+from fedsim.models.dropout import SeededDropout
 
 PAPER_HIDDEN: tuple[int, ...] = (1024, 768, 512, 256, 128, 64, 32)
 
@@ -39,7 +40,7 @@ class AnomalyDNN(AnomalyModel):
                 layers.append(nn.BatchNorm1d(h))
             layers.append(nn.ReLU())
             if i >= len(hidden) - dropout_last and dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(SeededDropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)

@@ -9,10 +9,11 @@ per-client arithmetic is the same:
 * each client's minibatch rows come from its own ``randperm`` stream;
 * BatchNorm runs once over a ``(rows, K·C)`` view, i.e. batch statistics and running
   statistics per client and channel, with torch's own kernel;
-* dropout masks are drawn per client with ``bernoulli_`` from a generator seeded as
-  the sequential path seeds the global one (``torch_seed(seed, "dropout", step)``),
-  layer by layer in forward order on identically shaped tensors, which is exactly how
-  ``nn.Dropout`` draws on CPU (checked bit for bit in the tests);
+* dropout masks are drawn per client by :func:`~fedsim.models.dropout.dropout_mask`
+  from the generator the sequential path hands its
+  :class:`~fedsim.models.dropout.SeededDropout` layers (``torch_generator(seed,
+  "dropout", step)``), layer by layer in forward order on identically shaped tensors
+  (checked bit for bit in the tests);
 * Adam is torch's single-tensor update, op for op, on the stacks.
 
 Clients need not share a batch schedule: at every step the active clients are split
@@ -23,9 +24,8 @@ steps in between.
 
 Only plain MLP classifiers are stacked (see :func:`stack_support`): a
 ``nn.Sequential`` ``net`` of Linear, BatchNorm1d, ReLU/Tanh/Sigmoid and Dropout with
-:class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss. Dropout masks match the
-sequential path on CPU only; on CUDA ``nn.Dropout`` uses a fused Philox kernel, so
-batched runs there are deterministic but not bitwise those of the sequential path.
+:class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss. Both paths draw dropout
+masks on the CPU, so they are the same masks on CUDA too.
 
 Under ``bf16-mixed`` (:mod:`fedsim.train.precision`) each stacked linear casts its
 input, weight and bias to bfloat16 as autocast does in ``F.linear`` and returns the
@@ -49,6 +49,7 @@ from torch.nn import functional as F
 
 from fedsim.models.base import AnomalyModel
 from fedsim.models.dnn import AnomalyDNN
+from fedsim.models.dropout import dropout_mask
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
@@ -326,10 +327,7 @@ class StackedMLP:
                 if layer.p > 0:
                     if gens is None:
                         gens = [torch_generator(s, "dropout", step) for s in seeds]
-                    noise = torch.empty(h.shape, dtype=h.dtype)
-                    for j, g in enumerate(gens):
-                        noise[j].bernoulli_(1 - layer.p, generator=g)
-                    noise.div_(1 - layer.p)
+                    noise = torch.stack([dropout_mask(h.shape[1:], layer.p, h.dtype, g) for g in gens])
                     h = h * noise.to(h.device)
             else:
                 h = _ACTIVATIONS[type(layer)](h)

@@ -6,9 +6,12 @@ computes, and lets a batched executor compute many clients at once.
 
 Randomness contract (the plain-torch reference in the tests follows it too):
 epoch ``e`` visits rows in ``randperm(n)`` drawn from ``torch_generator(seed,
-"batches", e)``; step ``s`` runs under ``torch.manual_seed(torch_seed(seed,
-"dropout", s))`` inside :func:`torch.random.fork_rng`, so dropout masks are fixed
-per step and training can resume at any step from a checkpoint.
+"batches", e)``; step ``s`` draws its dropout masks from ``torch_generator(seed,
+"dropout", s)`` (handed to the model's :class:`~fedsim.models.dropout.SeededDropout`
+layers; the same bits as ``nn.Dropout`` under ``torch.manual_seed`` of that seed), so
+masks are fixed per step and training can resume at any step from a checkpoint.
+Other random layers (a user's own ``nn.Dropout``) run under ``torch.manual_seed`` of
+that seed inside :func:`torch.random.fork_rng`, as every layer once did.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from torch.nn.modules.dropout import _DropoutNd
 
 from fedsim.models.base import AnomalyModel
+from fedsim.models.dropout import SeededDropout
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
 from fedsim.train.precision import autocast
@@ -113,16 +118,22 @@ def local_train(
         opt.load_state_dict(start.optimizer)
     bounds = batch_bounds(n, spec.batch_size)
     spe = len(bounds) - 1
-    devices = [x.device] if x.device.type == "cuda" else []
+    drops = [m for m in model.modules() if isinstance(m, SeededDropout)]
+    unseeded = any(isinstance(m, _DropoutNd) and not isinstance(m, SeededDropout) for m in model.modules())
     total, perm, perm_epoch, losses = 0.0, None, -1, []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [], enabled=unseeded):
         for step in range(start.step, stop_step):
             epoch, i = divmod(step, spe)
             if epoch != perm_epoch:
                 perm = torch.randperm(n, generator=torch_generator(seed, "batches", epoch)).to(x.device)
                 perm_epoch = epoch
             rows = perm[bounds[i] : bounds[i + 1]]
-            torch.manual_seed(torch_seed(seed, "dropout", step))
+            if drops:
+                gen = torch_generator(seed, "dropout", step)
+                for d in drops:
+                    d.generator = gen
+            if unseeded:  # a model with random layers of its own: they draw from the global RNG
+                torch.manual_seed(torch_seed(seed, "dropout", step))
             opt.zero_grad(set_to_none=True)
             with autocast(spec.precision, x.device.type):
                 loss = model.loss(x[rows], y[rows])
@@ -132,6 +143,8 @@ def local_train(
             opt.step()
             total += loss.detach()
             losses.append(loss.detach())
+    for d in drops:
+        d.generator = None
     steps = stop_step - start.step
     mean_loss = float(total) / steps if steps else float("nan")
     state = TrainState(flat=layout.flatten(model), step=stop_step, optimizer=opt.state_dict())

@@ -92,7 +92,7 @@ def test_paper_architecture_and_loss_terms() -> None:
     widths = [m.out_features for m in model.encoder if isinstance(m, torch.nn.Linear)]
     assert widths == [60, 30, 10, 1]
     assert [m.out_features for m in model.decoder if isinstance(m, torch.nn.Linear)] == [10, 30, 60, 120]
-    assert [type(m).__name__ for m in model.estimation] == ["Linear", "Tanh", "Dropout", "Linear"]
+    assert [type(m).__name__ for m in model.estimation] == ["Linear", "Tanh", "SeededDropout", "Linear"]
     x = torch.randn(32, 120)
     z, x_hat, gamma = model(x)
     assert z.shape == (32, 3) and x_hat.shape == x.shape
