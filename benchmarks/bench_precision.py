@@ -101,7 +101,7 @@ def study(args) -> pd.DataFrame:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+    from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
     from fedsim.config import register_configs
     from fedsim.experiments.run import run_experiment
     from fedsim.results import write_text

@@ -38,7 +38,7 @@ def run(mode: str, rounds: int, marks: tuple[int, int]) -> dict[str, float]:
     """One long run; RSS at the two marked rounds and the files left on disk."""
     from hydra import compose, initialize_config_dir
 
-    from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+    from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
     from fedsim.config import register_configs
     from fedsim.experiments import snapshots
     from fedsim.experiments.run import run_experiment

@@ -7,7 +7,8 @@ import importlib.util
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, main, preflight, scenario_dirs, sweep_points
+from fedsim.cli import main, preflight, scenario_dirs, sweep_points
+from fedsim.compose import CONF_DIR, SEARCHPATH
 from fedsim.config import register_configs
 
 register_configs()

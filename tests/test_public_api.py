@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from fedsim.cli import REPO
+from fedsim.compose import REPO
 
 README = (REPO / "README.md").read_text()
 DOTTED = sorted(set(re.findall(r"`(fedsim(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`", README)))

@@ -35,7 +35,7 @@ from omegaconf import OmegaConf
 from scipy.stats import t as student_t
 
 from fedsim.checkpoint.adaptive import Law, tau_star
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import Config, register_configs
 from fedsim.experiments.fleet import client_groups, configured_law
 from fedsim.experiments.run import ACCOUNTS, run_experiment

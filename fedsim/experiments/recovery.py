@@ -100,7 +100,7 @@ def _study(cfg: Config, out: Path) -> None:
 
 def main() -> None:
     """Entry point: hydra overrides as for ``fedsim``."""
-    from fedsim.cli import study_entry
+    from fedsim.compose import study_entry
 
     study_entry(_study)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.errors import FedsimError
 from fedsim.experiments.network import Grid, configure, n_samples_for, plot, study
@@ -52,7 +52,7 @@ def test_study_needs_a_source_it_can_size():
 
 
 def test_study_entry_writes_the_resolved_config_and_calls_the_body(tmp_path, monkeypatch):
-    from fedsim.cli import study_entry
+    from fedsim.compose import study_entry
 
     seen = []
     monkeypatch.setattr("sys.argv", ["study", f"hydra.run.dir={tmp_path}", "scenarios=network_scaling", "run.seed=3"])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.repeats import run_seeds
 from fedsim.sweep import is_done, objective_value

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.errors import FedsimError
 from fedsim.experiments.run import run_experiment

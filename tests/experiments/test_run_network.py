@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.run import build_network, build_settings
 

@@ -90,7 +90,7 @@ FAILURE_TRACE = {0: [(0.7, 0.4), (5.0, 1.0)], 2: [(1.3, 0.2)], 3: [(2.2, 2.0), (
 def _cfg(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+    from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
     from fedsim.config import register_configs
 
     trace = GOLDEN / "trace.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.run import run_experiment
 

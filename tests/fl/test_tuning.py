@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 
 from fedsim.checkpoint.adaptive import Law, tau_star
 from fedsim.checkpoint.cost import optimal_interval
-from fedsim.cli import CONF_DIR, SEARCHPATH, to_config
+from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.fleet import client_laws
 from fedsim.experiments.run import build_model, run_experiment
