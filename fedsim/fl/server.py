@@ -278,6 +278,7 @@ class Server:
     def close(self, rnd: Round) -> None:
         """Stop accepting updates for ``rnd`` and cancel work still running for it."""
         rnd.closed = True
+        rnd.on_dropout = None  # it refers back to rnd: let reference counting free the round and its updates
         for cid in sorted({k[0] for k in rnd.waiting}):
             self.clients[cid].cancel(rnd)
 

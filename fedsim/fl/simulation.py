@@ -3,19 +3,21 @@
 This is the engine's single entry point; it takes plain objects (no config), so
 scripts, tests and the hydra builder all drive it the same way.
 
-A run keeps Python's cyclic garbage collector paused: a fleet is millions of
-long-lived objects that every full collection would walk again (half the time of a
-50,000-client run), while the engine makes no reference cycles to collect (measured:
-none in system-only runs, none from steady-state torch jobs); reference counting
-frees everything else as usual, and the collector resumes when the run returns.
+Python's cyclic garbage collector is paused while the fleet is built, and the fleet
+is then frozen (``gc.freeze``) before the event loop runs: a fleet is millions of
+long-lived objects that every full collection would otherwise walk again (half the
+time of a 50,000-client run). The collector does run during the loop, on what the run
+creates: rounds, messages and ``torch.load``/``torch.save`` make reference cycles, and
+with the collector off a 500-round run grew by a fifth in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -128,6 +130,21 @@ def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
 
 
 ExecutorFactory = Callable[[AnomalyModel, FlatLayout, Sequence[Dataset], LocalSpec], SequentialExecutor]
+
+
+@contextlib.contextmanager
+def _collecting_new_objects() -> Iterator[None]:
+    """Within a :func:`_gc_paused` call: collect cycles again, but never walk what exists now (the fleet)."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 10, 10)  # a young collection per 100,000 new objects, not per 700: events are short-lived
+    gc.enable()
+    try:
+        yield
+    finally:
+        gc.disable()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _gc_paused(fn: Callable) -> Callable:
@@ -324,7 +341,8 @@ def simulate(
 
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
-    env.run(until=server.process)
+    with _collecting_new_objects():
+        env.run(until=server.process)
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),
