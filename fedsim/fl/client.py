@@ -24,6 +24,7 @@ from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, c
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
@@ -60,7 +61,7 @@ class Coordinator(Protocol):
     def heartbeat(self, cid: int, arrival: float) -> None: ...
 
 
-class Client:
+class Client(Repairable):
     """A federated client with its own links, speed, failure state and time ledger.
 
     Slotted, with its inbox, links and ledger slotted too, and events made only when
@@ -134,15 +135,7 @@ class Client:
         self.up = True
         self.ledger.enter("waiting", self.env.now)
         self.recorder.event("repair", client=self.cid)
-        if self.repaired is not None:  # a task waits for it
-            self.repaired.succeed()
-            self.repaired = None
-
-    def back_up(self) -> simpy.Event:
-        """The event of this client's next repair (made when something waits for it: most failures hit idle clients)."""
-        if self.repaired is None:
-            self.repaired = self.env.event()
-        return self.repaired
+        self.wake_waiters()
 
     def failure_drawn(self, ttf: float) -> None:
         """The failure clock drew this client's next lifetime: it fails at now + ``ttf`` (draws are ahead of time)."""

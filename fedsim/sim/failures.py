@@ -54,6 +54,30 @@ def repair_sampler(kind: str, mean: float, cv: float = 0.0) -> RepairSampler:
     raise ValueError(f"unknown repair distribution {kind!r}; use fixed, exponential or lognormal")
 
 
+class Repairable:
+    """Mixin for a failure clock's target that others wait on (a client's task, a link's sender).
+
+    The event of the next repair is made only when something waits for it: most
+    failures hit idle nodes, and a million clients would otherwise each carry one.
+    """
+
+    __slots__ = ()
+    env: simpy.Environment
+    repaired: simpy.Event | None
+
+    def back_up(self) -> simpy.Event:
+        """The event of this node's next repair."""
+        if self.repaired is None:
+            self.repaired = self.env.event()
+        return self.repaired
+
+    def wake_waiters(self) -> None:
+        """The node is back: whatever waits for its repair goes on."""
+        if self.repaired is not None:
+            self.repaired.succeed()
+            self.repaired = None
+
+
 class Failable(Protocol):
     """Anything a failure clock can break: a client, a link, the server."""
 

@@ -22,6 +22,7 @@ from typing import Protocol
 import simpy
 
 from fedsim.sim.fairshare import FairShare
+from fedsim.sim.failures import Repairable
 from fedsim.sim.link_rates import ClientLinks, RateSchedule
 
 
@@ -84,7 +85,7 @@ class LinkOwner(Protocol):
     def link_event(self, kind: str) -> None: ...
 
 
-class Link:
+class Link(Repairable):
     """One direction of a client's connection to the server."""
 
     __slots__ = ("env", "latency_s", "bandwidth_bps", "shared", "schedule", "up", "repaired", "owner")
@@ -144,15 +145,7 @@ class Link:
         self.up = True
         if self.owner is not None:
             self.owner.link_event("link_repair")
-        if self.repaired is not None:
-            self.repaired.succeed()
-            self.repaired = None
-
-    def back_up(self) -> simpy.Event:
-        """The event of this link's next repair (made when a sender waits for it)."""
-        if self.repaired is None:
-            self.repaired = self.env.event()
-        return self.repaired
+        self.wake_waiters()
 
 
 class Network:
