@@ -59,3 +59,9 @@ def run_tiny(tiny_data):
         return simulate(**kwargs)
 
     return run
+
+
+def reproducible_tables(result, *names: str) -> dict:
+    """The tables of a run that the same config and seed must give exactly: ``rounds`` without its
+    wall-clock column, and each table ``names`` names (attributes of the result)."""
+    return {"rounds": result.rounds.drop(columns="wall_s"), **{name: getattr(result, name) for name in names}}

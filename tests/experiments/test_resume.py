@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import reproducible_tables
 from hydra import compose, initialize_config_dir
 
 from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
@@ -36,13 +37,7 @@ def _cfg(*overrides: str):
 
 
 def _tables(result) -> dict[str, pd.DataFrame]:
-    return {
-        "rounds": result.rounds.drop(columns="wall_s"),
-        "events": result.events,
-        "accounting": result.accounting,
-        "clients": result.clients,
-        "client_evals": result.client_evals,
-    }
+    return reproducible_tables(result, "events", "accounting", "clients", "client_evals")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
