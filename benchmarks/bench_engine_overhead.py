@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.workload import BATCH, LR, ROUNDS, common_args, fedsim_run, make_clients, make_model, setup, timed  # noqa: E402
+from benchmarks.workload import BATCH, LR, ROUNDS, average_and_evaluate, common_args, fedsim_run, make_clients, make_model, setup, timed  # noqa: E402
 from fedsim.fl.batched_executor import BatchedExecutor  # noqa: E402
 from fedsim.fl.executor import SequentialExecutor  # noqa: E402
 
@@ -32,7 +32,6 @@ def raw_seeded_once(clients, test, *, rounds: int = ROUNDS, seed: int = 0) -> nn
     """The textbook torch FedAvg loop, seeded once: deep-copy, train with Adam, average state dicts, evaluate."""
     torch.manual_seed(seed)
     global_model = make_model("mlp")
-    xt, yt = test
     for _ in range(rounds):
         states, sizes = [], []
         for x, y in clients:
@@ -47,12 +46,7 @@ def raw_seeded_once(clients, test, *, rounds: int = ROUNDS, seed: int = 0) -> nn
                 opt.step()
             states.append(local.state_dict())
             sizes.append(len(x))
-        global_model.load_state_dict({k: sum(s[k].double() * n for s, n in zip(states, sizes)) / sum(sizes) for k in states[0]})
-        global_model.eval()
-        with torch.no_grad():
-            for _ in range(2):  # validation and test passes, as fedsim's evaluator
-                nn.functional.binary_cross_entropy_with_logits(global_model(xt), yt.float())
-                torch.sigmoid(global_model(xt)).numpy()
+        average_and_evaluate(global_model, states, sizes, test)
     return global_model
 
 

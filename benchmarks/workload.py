@@ -126,7 +126,6 @@ def raw_fedavg(name: str, clients, test, *, rounds: int = ROUNDS, seed: int = 0)
     from fedsim.train.local import batch_bounds
 
     global_model = make_model(name)
-    xt, yt = test
     for rnd in range(1, rounds + 1):
         states, sizes = [], []
         for cid, (x, y) in enumerate(clients):
@@ -145,17 +144,24 @@ def raw_fedavg(name: str, clients, test, *, rounds: int = ROUNDS, seed: int = 0)
                     opt.step()
             states.append(local.state_dict())
             sizes.append(len(x))
-        avg = {}
-        for k, v in states[0].items():
-            mix = sum(s[k].double() * n for s, n in zip(states, sizes)) / sum(sizes)
-            avg[k] = mix.to(v.dtype) if v.dtype.is_floating_point else mix.round().to(v.dtype)
-        global_model.load_state_dict(avg)
-        global_model.eval()
-        with torch.no_grad():
-            for _ in range(2):  # validation and test passes, as fedsim's evaluator
-                nn.functional.binary_cross_entropy_with_logits(global_model(xt), yt.float())
-                torch.sigmoid(global_model(xt)).numpy()
+        average_and_evaluate(global_model, states, sizes, test)
     return global_model
+
+
+def average_and_evaluate(global_model: nn.Module, states: list[dict], sizes: list[int], test) -> None:
+    """The server half of a raw FedAvg round: the weighted average of the clients' state dicts
+    into ``global_model``, then the validation and test forward passes fedsim's evaluator makes."""
+    avg = {}
+    for k, v in states[0].items():
+        mix = sum(s[k].double() * n for s, n in zip(states, sizes)) / sum(sizes)
+        avg[k] = mix.to(v.dtype) if v.dtype.is_floating_point else mix.round().to(v.dtype)
+    global_model.load_state_dict(avg)
+    global_model.eval()
+    xt, yt = test
+    with torch.no_grad():
+        for _ in range(2):
+            nn.functional.binary_cross_entropy_with_logits(global_model(xt), yt.float())
+            torch.sigmoid(global_model(xt)).numpy()
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
