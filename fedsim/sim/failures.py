@@ -114,7 +114,7 @@ class FailureClock:
     then, replaying that first draw, so the draws are the same either way.
     """
 
-    __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index", "dropped")
+    __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index")
 
     def __init__(
         self,
@@ -127,37 +127,28 @@ class FailureClock:
     ) -> None:
         self.env, self.target, self.model, self.on_draw = env, target, model, on_draw
         self.rng, self.streams, self.index = (None, rng, index) if isinstance(rng, Streams) else (rng, None, 0)
-        self.dropped = False  # the generator was dropped after the first lifetime
-        start_now(env, self._up)
+        start_now(env, self._first)
 
-    def _generator(self) -> np.random.Generator:
-        if self.rng is not None:
-            return self.rng
-        assert self.streams is not None
-        g = self.streams.generator(self.index)
-        if self.dropped:
-            weibull_time_to_failure(g, self.model.shape, self.model.scale)  # the first lifetime, drawn before
-        return g
+    def _first(self, _: simpy.Event) -> None:
+        """The first lifetime; from a fleet's streams, with a generator kept only if the unit fails."""
+        self._live(self.rng if self.rng is not None else self.streams.generator(self.index))  # type: ignore[union-attr]
 
-    def _up(self, _: simpy.Event | None = None) -> None:
-        g = self._generator()
+    def _live(self, g: np.random.Generator) -> None:
         ttf = weibull_time_to_failure(g, self.model.shape, self.model.scale)
-        if self.rng is None and not self.dropped:
-            self.dropped = True  # only the first lifetime: keep no generator until the unit fails
-        else:
-            self.rng = g
         if self.on_draw is not None:
             self.on_draw(ttf)
         self.env.timeout(ttf).callbacks.append(self._down)
 
     def _down(self, _: simpy.Event) -> None:
         self.target.fail()
-        self.rng = self._generator()
+        if self.rng is None:  # made anew, past the first lifetime it drew before
+            self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
+            weibull_time_to_failure(self.rng, self.model.shape, self.model.scale)
         self.env.timeout(self.model.repair(self.rng)).callbacks.append(self._back)
 
     def _back(self, _: simpy.Event) -> None:
         self.target.repair()
-        self._up()
+        self._live(self.rng)  # type: ignore[arg-type]
 
 
 class TraceClock:

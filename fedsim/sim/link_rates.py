@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fedsim.errors import FedsimError
+from fedsim.sim.compute import draw_speeds
 
 TRACE_COLUMNS = ("client", "time", "down_mbps", "up_mbps")
 
@@ -71,11 +72,6 @@ class ClientLinks:
         return self.down_schedules[k], self.up_schedules[k]
 
 
-def lognormal_factors(rng: np.random.Generator, n: int, spread: float) -> np.ndarray:
-    """``n`` mean-one lognormal factors with σ = ``spread`` (as ``compute.speed_spread``)."""
-    return rng.lognormal(-(spread**2) / 2, spread, size=n)
-
-
 def client_links(
     n: int,
     *,
@@ -96,7 +92,7 @@ def client_links(
     """
     if spread == 0 and trace is None:
         return None
-    factors = [lognormal_factors(stream(k), n, spread) if spread > 0 else np.ones(n) for k in range(3)]
+    factors = [draw_speeds(stream(k), n, "lognormal" if spread > 0 else "fixed", spread) for k in range(3)]  # mean-one factors, as compute speeds
     down, up = read_trace(trace) if trace is not None else ((), ())
     return ClientLinks(latency_s * factors[0], down_bps * factors[1], up_bps * factors[2], down, up)
 

@@ -9,7 +9,6 @@ logs its events in tens of megabytes; tables are built once at the end. Virtual 
 from __future__ import annotations
 
 from array import array
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ class EventLog(Sequence[Event]):
         self.kind = array("H")  # code into ``names``
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
+        self.tally: list[int] = []  # events so far per code (a count per round must not rescan the log)
 
     def code(self, kind: str) -> int:
         """The code of ``kind``, registering it on first use."""
@@ -40,6 +40,7 @@ class EventLog(Sequence[Event]):
         if code is None:
             code = self.codes[kind] = len(self.names)
             self.names.append(kind)
+            self.tally.append(0)
         return code
 
     def __len__(self) -> int:
@@ -125,19 +126,15 @@ class Recorder:
             code = log.code(kind)
         log.time.append(self.env.now)
         log.kind.append(code)
+        log.tally[code] += 1
         log.client.append(client)
         log.round.append(round)
         log.value.append(value)
 
-    @property
-    def counts(self) -> Counter[str]:
-        """Events so far, by kind."""
-        return Counter({name: self.events.kind.count(code) for name, code in self.events.codes.items()})
-
     def count(self, kind: str) -> int:
         """Events of ``kind`` so far."""
         code = self.events.codes.get(kind)
-        return 0 if code is None else self.events.kind.count(code)
+        return 0 if code is None else self.events.tally[code]
 
     def events_table(self) -> pd.DataFrame:
         """The event log, in the order events happened."""
