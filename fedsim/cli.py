@@ -120,7 +120,9 @@ def preflight(overrides: list[str]) -> Mapping[str, str]:
 
     checked: set[str] = set()
     for config in configs:
-        inputs = repr((config.data, config.network.trace, config.run.seed))
+        # what check_inputs reads: the dataset (its source and seed), and a trace with the links built from it
+        trace = (config.network, config.data.num_clients) if config.network.trace is not None else None
+        inputs = repr((config.data.source, config.data.declared_rows is None, config.run.seed, trace))
         if inputs not in checked:
             check_inputs(config)
             checked.add(inputs)

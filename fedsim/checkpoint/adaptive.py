@@ -30,8 +30,6 @@ from fedsim.checkpoint.fit import fit_weibull
 from fedsim.checkpoint.weibull import require_positive
 from fedsim.errors import FedsimError
 
-_EULER_GAMMA = 0.5772156649015329
-
 
 @dataclass(frozen=True)
 class Law:
@@ -71,7 +69,7 @@ def fleet_law(shares: Sequence[float], shapes: Sequence[float], scales: Sequence
         raise FedsimError("fleet_law needs one share, shape and scale per group")
     w = share / (lam_j * np.exp(gammaln(1.0 + 1.0 / k_j)))  # failures per unit time of each group
     w = w / w.sum()
-    mean_log = float(w @ (np.log(lam_j) - _EULER_GAMMA / k_j))
+    mean_log = float(w @ (np.log(lam_j) - np.euler_gamma / k_j))
 
     def log_moment(k: float) -> float:  # log E[X^k]
         return float(logsumexp(np.log(w) + k * np.log(lam_j) + gammaln(1.0 + k / k_j)))

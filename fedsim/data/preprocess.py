@@ -120,7 +120,9 @@ def csv_problem(path: Path, names: Sequence[str] | None, dtype: Mapping[str, obj
     expect = list(names) if names else None
     numeric = {c for c, t in dtype.items() if t is not str}
     try:
-        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+        with open(path, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
         with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
             for line, row in enumerate(csv.reader(fh), start=1):
                 if expect is None:

@@ -38,7 +38,7 @@ from fedsim.checkpoint.adaptive import Law, tau_star
 from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import Config, register_configs
 from fedsim.experiments.fleet import client_groups, configured_law
-from fedsim.experiments.run import ACCOUNTS, run_experiment
+from fedsim.experiments.run import ACCOUNTS, run_experiment, summarize
 from fedsim.experiments.tune import summarise
 from fedsim.results import markdown_table, write_json, write_table, write_text
 
@@ -100,14 +100,11 @@ def run_one(cfg: Config, method: str) -> tuple[dict[str, object], pd.DataFrame]:
     """One run: its totals (overall and per failure group) and its τ table."""
     result = run_experiment(cfg)
     acc = result.accounting.assign(group=client_groups(cfg) if cfg.failure.groups else 0)
+    summary = summarize(result, 0.0, cfg.run.target_accuracy)
     row: dict[str, object] = {
         "method": method,
         "seed": cfg.run.seed,
-        "virtual_s": result.virtual_s,
-        "final_accuracy": float(result.rounds["accuracy"].iloc[-1]),
-        "failures": int((result.events["kind"] == "failure").sum()),
-        "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
-        **{k: float(acc[k].sum()) for k in ACCOUNTS},
+        **{k: summary[k] for k in ("virtual_s", "final_accuracy", "failures", "checkpoints", *ACCOUNTS)},
     }
     row["overhead"] = (row["checkpoint_s"] + row["lost_s"] + row["recovery_s"]) / row["useful_s"]  # type: ignore[operator]
     last = result.events[result.events["kind"] == "receive"].groupby("round")["client"].last()  # who each round waited for

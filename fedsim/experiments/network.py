@@ -31,6 +31,7 @@ from hydra.utils import instantiate
 from fedsim.config import Config
 from fedsim.errors import FedsimError
 from fedsim.experiments.run import build_model, build_network, run_experiment, time_to_accuracy
+from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.round_time import fluid_round_s, identical_round_s, knee, rounds_to_target
 from fedsim.fl.surrogate import LearningCurve
 from fedsim.results import write_json, write_table
@@ -91,8 +92,8 @@ def aggregation_s(cfg: Config, updates: float, model: Model) -> float:
     """The modelled aggregation time (NaN for ``measured``, which has no prediction)."""
     if cfg.run.aggregation == "measured":
         return math.nan
-    extra = cfg.run.aggregation_per_param_s * updates * model.parameters if cfg.run.aggregation == "linear" else 0.0
-    return cfg.run.aggregation_s + extra
+    cost = AggregationCost(cfg.run.aggregation, cfg.run.aggregation_per_param_s, cfg.run.aggregation_scale, parameters=model.parameters)
+    return cfg.run.aggregation_s + cost.extra_s(updates, 0.0)  # type: ignore[arg-type]
 
 
 def predicted_round_s(cfg: Config, rows: np.ndarray, model: Model) -> float:

@@ -55,7 +55,7 @@ class SnapshotWriter:
         self.store.save(f"snapshot-{len(snap.rounds):06d}", {**snap.payload(), "config": self.key})
         self.last = now
         for old in sorted(self.directory.glob("snapshot-*.ckpt"))[: -self.keep]:
-            old.unlink(missing_ok=True)
+            self.store.drop(old.stem)
 
 
 def latest(directory: Path, key: str) -> Snapshot | None:
@@ -64,9 +64,9 @@ def latest(directory: Path, key: str) -> Snapshot | None:
     A corrupt file is reported and the next older one is tried; a snapshot of another
     config stops with one line, since continuing it would mix two runs.
     """
-    store = DiskStore(directory) if Path(directory).is_dir() else None
-    if store is None:
+    if not Path(directory).is_dir():
         return None
+    store = DiskStore(directory)
     for path in sorted(store.directory.glob("snapshot-*.ckpt"), reverse=True):
         try:
             payload = store.load(path.stem)

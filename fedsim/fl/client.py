@@ -249,12 +249,11 @@ class Client(Repairable):
             extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
             if not bool(torch.isfinite(extras["meta_grad"]).all()) and self.diverged(rnd, job, seed, META_STEP):
                 return False
-        self.recorder.event("upload", client=self.cid, round=rnd.number)
-        upload_bytes = nbytes + sum(t.numel() * t.element_size() for t in extras.values())
-        yield from self.send(self.uplink, upload_bytes)
         loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
         samples = self.executor.num_samples(job.data)
         update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras)
+        self.recorder.event("upload", client=self.cid, round=rnd.number)
+        yield from self.send(self.uplink, nbytes + update.extra_bytes)
         accepted = rnd.receive(update)
         self.ledger.enter("waiting", self.env.now)
         if accepted:

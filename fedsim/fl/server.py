@@ -195,9 +195,10 @@ class Server:
         if updates:
             t0 = time.perf_counter()
             merged = self.strategy.aggregate(number, self.global_flat, updates)
-            extra = self.aggregation.extra_s(len(updates), time.perf_counter() - t0)
             if self.replay is not None and self.replay.active:  # a measured cost is not measured twice
                 extra = self.replay.aggregation_extra(len(self.aggregation_extras))
+            else:
+                extra = self.aggregation.extra_s(len(updates), time.perf_counter() - t0)
             self.aggregation_extras.append(extra)
             yield self.env.timeout(self.aggregation_s + extra)
             if self.check_finite and not bool(torch.isfinite(merged).all()):
