@@ -122,16 +122,15 @@ def _study_values(job_dir: Path, skip: set[str]) -> dict[str, object]:
     return out
 
 
-def collect(sweep_dir: Path) -> Collected:
-    """Merge every job of ``sweep_dir`` (see the module docstring for the columns)."""
-    sweep_dir = Path(sweep_dir)
+def _job_rows(sweep_dir: Path) -> list[tuple[dict[str, object], Path | None]]:
+    """One row per grid point (or stray job), with its directory (None: the job never started)."""
     grid = expected_grid(sweep_dir)
     found = {}
     for d in job_dirs(sweep_dir):
         overrides = tuple(str(o) for o in OmegaConf.load(d / ".hydra" / "overrides.yaml"))
         found[overrides] = d
     keys = list(grid or []) + [o for o in found if grid is None or o not in grid]
-    jobs, frames = [], []
+    rows = []
     for i, overrides in enumerate(keys):
         d = found.get(overrides)
         params = parse_params(overrides)
@@ -147,19 +146,36 @@ def collect(sweep_dir: Path) -> Collected:
             row.update(_study_values(d, set(params)))
             if (d / SUMMARY).is_file():
                 row.update({f"summary.{k}": _scalar(v) for k, v in json.loads((d / SUMMARY).read_text()).items()})
-        jobs.append(row)
+        rows.append((row, d))
+    return rows
+
+
+def _jobs_frame(rows: list[tuple[dict[str, object], Path | None]]) -> pd.DataFrame:
+    jobs = [row for row, _ in rows]
+    frame = pd.DataFrame(jobs, columns=_ordered({k for r in jobs for k in r}, jobs))
+    return frame.sort_values("job_num", kind="stable", ignore_index=True) if jobs else frame
+
+
+def collect(sweep_dir: Path) -> Collected:
+    """Merge every job of ``sweep_dir`` (see the module docstring for the columns)."""
+    rows = _job_rows(Path(sweep_dir))
+    frames = []
+    for row, d in rows:
         rounds_csv = d / "rounds.csv" if d is not None else None
-        if status in ("complete", "stale") and rounds_csv is not None and rounds_csv.is_file():
+        if row["status"] in ("complete", "stale") and rounds_csv is not None and rounds_csv.is_file():
             rounds = pd.read_csv(rounds_csv)
             frames.append(pd.concat([pd.DataFrame([row] * len(rounds)), rounds], axis=1))
         else:
             frames.append(pd.DataFrame([row]))
-    jobs_df = pd.DataFrame(jobs, columns=_ordered({k for r in jobs for k in r}, jobs))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["job", "job_num", "status"])
     if len(table):
         table = table.sort_values(["job_num", "round"] if "round" in table else ["job_num"], kind="stable", ignore_index=True)
-        jobs_df = jobs_df.sort_values("job_num", kind="stable", ignore_index=True)
-    return Collected(table=table, jobs=jobs_df)
+    return Collected(table=table, jobs=_jobs_frame(rows))
+
+
+def jobs(sweep_dir: Path) -> Collected:
+    """The jobs of ``sweep_dir`` and their status, without reading their rounds (``table`` is empty)."""
+    return Collected(table=pd.DataFrame(), jobs=_jobs_frame(_job_rows(Path(sweep_dir))))
 
 
 def _ordered(columns: set[str], rows: list[dict[str, object]]) -> list[str]:
@@ -205,7 +221,7 @@ class SweepReport(Callback):
     """Hydra callback: at the end of a sweep, one line naming the jobs that failed (the others ran on)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
-        found = collect(Path(config.hydra.sweep.dir))
+        found = jobs(Path(config.hydra.sweep.dir))
         bad = found.not_complete()
         failed = [str(j if isinstance(j, str) else n) for j, n in zip(bad["job"], bad["job_num"])]
         set_sweep_failures(failed)

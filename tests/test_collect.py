@@ -74,3 +74,20 @@ def test_an_empty_dir_is_an_error(tmp_path, capsys):
 
 def test_parse_params_types_values_and_stringifies_lists():
     assert parse_params(["a.b=0.5", "c=3", "d=[16,8]", "e=x", "+f=true"]) == {"a.b": 0.5, "c": 3, "d": "[16, 8]", "e": "x", "f": True}
+
+
+def test_a_job_failing_mid_sweep_is_named_and_the_others_finish(tmp_path):
+    """The end-of-sweep report reads only job statuses: one line naming the failed job, exit 2, the other job done."""
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "fedsim", "-m", "strategy.lr=0.01,1e9", "run.max_rounds=3", "data.num_clients=4",
+        "data.max_rows=600", "model.hidden=[16,8]", "compute.threads=1", "run.figure=false", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    report = [line for line in proc.stderr.splitlines() if "jobs did not finish" in line]
+    assert len(report) == 1 and report[0].startswith("fedsim: error: 1 of 2 jobs did not finish (1)"), proc.stderr[-2000:]
+    assert (next(sweep.glob("0_*")) / "summary.json").is_file()
