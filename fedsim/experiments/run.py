@@ -105,7 +105,7 @@ def load_data(cfg: Config) -> TabularData:
             raise FedsimError(str(exc.__cause__)) from None
         raise
     for part, labels in (("training", data.y_train), ("test", data.y_test)):
-        missing = {0: "normal", 1: "anomalous"}.keys() - set(np.unique(labels).tolist())
+        missing = {0, 1} - set(np.unique(labels).tolist())
         if missing:
             kind = "normal" if 0 in missing else "anomalous"
             raise FedsimError(f"the {part} rows of {data.name} hold no {kind} rows; an anomaly detector needs both classes: use another file or split")
@@ -292,7 +292,7 @@ def run_experiment(
         spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs, precision=precision),
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=build_network(cfg),
-        val=tensors(data.x_train[split.val], data.y_train[split.val]) if data is not None and split is not None else None,
+        val=tensors(data.x_train[split.val], data.y_train[split.val]) if split is not None else None,
         test=tensors(data.x_test, data.y_test) if data is not None else None,
         settings=build_settings(cfg, float(np.mean(data.y_train)) if data is not None else 0.5, out_dir),
         on_round=on_round,

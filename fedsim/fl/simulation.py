@@ -194,8 +194,10 @@ def simulate(
     recorder = Recorder(env)
     layout = FlatLayout.of(model)
     executor = (executor or SequentialExecutor)(model, layout, clients, spec)
-    ghost = GhostExecutor(executor, resume.diverged) if resume is not None else None
-    replay = Replay(resume, ghost) if resume is not None and ghost is not None else None
+    ghost = replay = None
+    if resume is not None:
+        ghost = GhostExecutor(executor, resume.diverged)
+        replay = Replay(resume, ghost)
     digest = EventDigest()
     fault = settings.fault
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()

@@ -107,17 +107,17 @@ class Trajectory:
 
     def result(self, start_step: int, stop_step: int) -> TrainResult:
         """The :class:`TrainResult` of training from the state at ``start_step`` to ``stop_step``."""
+        losses = self.losses[start_step - self.start.step : stop_step - self.start.step]
         total = np.float32(0.0)
-        for v in self.losses[start_step - self.start.step : stop_step - self.start.step]:
+        for v in losses:
             total = np.float32(total + v)  # float32, in step order, as local_train sums
         steps = stop_step - start_step
         state = self.states[stop_step]
-        losses = torch.from_numpy(self.losses[start_step - self.start.step : stop_step - self.start.step])
         return TrainResult(
             state=state,
             loss=float(total) / steps if steps else float("nan"),
             samples=samples_in_steps(self.n_rows, self.batch_size, start_step, stop_step),
-            diverged_step=first_divergence(losses, start_step, state.flat),
+            diverged_step=first_divergence(torch.from_numpy(losses), start_step, state.flat),
         )
 
 
