@@ -123,7 +123,7 @@ class Tuning:
     def __init__(self, env: simpy.Environment, nodes: Sequence[Tunable], checkpointing: Checkpointing, checkpoint_bytes: int) -> None:
         self.rows: list[dict] = []
         self.clients: dict[int, ClientTau] = {}
-        rule = checkpointing.rule
+        self.rule = rule = checkpointing.rule  # the same for every client
         if rule is None:
             return
         from fedsim.checkpoint.adaptive import Estimate, tau_star  # scipy, only when τ is a rule
@@ -143,12 +143,11 @@ class Tuning:
 
     def target(self, node: Tunable) -> Tunable | ClientTau:
         """What ``node``'s failure clock breaks: its estimator under ``adaptive``, else the client itself."""
-        adaptive = node.cid in self.clients and self.clients[node.cid].rule.mode == "adaptive"
-        return self.clients[node.cid] if adaptive else node
+        return self.clients[node.cid] if self.rule is not None and self.rule.mode == "adaptive" else node
 
     def on_round(self, then: Callable[[dict[str, object]], None] | None) -> Callable[[dict[str, object]], None] | None:
         """The server's per-round callback: round-based refits, then ``then``."""
-        if not any(c.rule.mode == "adaptive" and c.rule.refit_on == "rounds" for c in self.clients.values()):
+        if self.rule is None or self.rule.mode != "adaptive" or self.rule.refit_on != "rounds":
             return then
 
         def hook(row: dict[str, object]) -> None:
