@@ -29,8 +29,8 @@ from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, one_line, to_config
 from fedsim.config import register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
-from fedsim.results import discard, only_logs
-from fedsim.sweep import cores, expand, is_done, objective_value, sweep_failures, threads_per_job
+from fedsim.results import discard, is_done, only_logs
+from fedsim.sweep import cores, expand, objective_value, sweep_failures, threads_per_job
 
 log = logging.getLogger("fedsim")
 JOBS_ENV = "FEDSIM_SWEEP_JOBS"  # number of jobs in the current sweep, for "job i/N" (read by workers too)

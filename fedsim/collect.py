@@ -31,8 +31,8 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from fedsim.results import SUMMARY, write_table
-from fedsim.sweep import CONFIG, expand, set_sweep_failures
+from fedsim.results import CONFIG, SUMMARY, write_table
+from fedsim.sweep import expand, set_sweep_failures
 
 TABLE = "collected.parquet"
 JOBS = "jobs.csv"

@@ -1,12 +1,14 @@
 """Writing run outputs atomically: a crash never leaves a half-written file that looks complete.
 
 Each file is written to a temporary name in the same directory and renamed into
-place (``os.replace`` is atomic on POSIX and Windows). A run writes
-``summary.json`` last, so its presence marks a complete run.
+place (``os.replace`` is atomic on POSIX and Windows). A run writes its resolved
+config (``config.yaml``) first and ``summary.json`` last, so the summary's presence
+marks a complete run, and the config says of what.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY = "summary.json"
+CONFIG = "config.yaml"  # the resolved config, written first
+HOW_TO_RUN = ("resume", "snapshot_every_s", "keep_snapshots")  # run.* keys that do not change what is computed
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -68,6 +72,23 @@ def discard(run_dir: Path) -> None:
 def is_complete(run_dir: Path) -> bool:
     """Whether a run directory holds a finished run (its summary was written)."""
     return (Path(run_dir) / SUMMARY).is_file()
+
+
+def config_key(resolved_yaml: str) -> str:
+    """SHA-256 of a resolved config without the settings that only say how to run it (:data:`HOW_TO_RUN`)."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(resolved_yaml)
+    for key in HOW_TO_RUN:
+        if OmegaConf.select(cfg, f"run.{key}", default=None) is not None:
+            del cfg.run[key]
+    return hashlib.sha256(OmegaConf.to_yaml(cfg).encode()).hexdigest()
+
+
+def is_done(run_dir: Path, resolved_yaml: str) -> bool:
+    """Whether ``run_dir`` holds a finished run of this config (a re-run sweep skips it, a resume leaves it)."""
+    stored = Path(run_dir) / CONFIG
+    return is_complete(run_dir) and stored.is_file() and config_key(stored.read_text()) == config_key(resolved_yaml)
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:

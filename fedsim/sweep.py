@@ -2,7 +2,7 @@
 
 A re-run sweep (same ``hydra.sweep.dir``) finds each job's output directory again,
 because hydra names it from the job number and its overrides. A job whose directory
-holds a complete run (``summary.json``) of the *same* resolved config is skipped; a
+holds a complete run of the *same* config (:func:`fedsim.results.is_done`) is skipped; a
 killed or failed job (no summary) or one whose config changed is run again.
 """
 
@@ -12,16 +12,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from fedsim.results import is_complete
-
-CONFIG = "config.yaml"  # the resolved config that run_and_write stores first
-
-
-def is_done(out_dir: Path, resolved_yaml: str) -> bool:
-    """Whether ``out_dir`` holds a finished run of exactly this resolved config."""
-    stored = Path(out_dir) / CONFIG
-    return is_complete(out_dir) and stored.is_file() and stored.read_text() == resolved_yaml
 
 
 def cores() -> int:

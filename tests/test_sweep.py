@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fedsim.collect import collect
-from fedsim.sweep import expand, is_done, threads_per_job
+from fedsim.sweep import expand, threads_per_job
 
 TINY = ["data.source.n_samples=400", "model.hidden=[16,8,4]", "run.max_rounds=2", "run.figure=false", "compute.threads=1"]
 GRID = ["failure.dropout=0.0,0.2,0.4", "data.num_clients=2,3", "run.seed=0,1"]  # 3 × 2 × 2 = 12 jobs
@@ -89,14 +89,6 @@ def test_killed_sweep_reruns_only_missing_jobs_and_matches_an_uninterrupted_one(
     assert resumed.stdout.count("done:") == 12 - len(survivors)
     assert {k: v for k, v in mtimes(sweep).items() if k in survivors} == survivors
     pd.testing.assert_frame_equal(comparable(collect(sweep).table), comparable(collect(reference[0]).table))
-
-
-def test_is_done_needs_a_summary_and_the_same_config(tmp_path):
-    assert not is_done(tmp_path, "a: 1\n")
-    (tmp_path / "config.yaml").write_text("a: 1\n")
-    assert not is_done(tmp_path, "a: 1\n")  # started, never finished
-    (tmp_path / "summary.json").write_text("{}")
-    assert is_done(tmp_path, "a: 1\n") and not is_done(tmp_path, "a: 2\n")
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,7 @@ from fedsim.fl.replay import Snapshot
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
 from fedsim.fl.strategies import FedAdam, FedAvg, FedL2P, FedProx, FedYogi, Strategy
 from fedsim.models.base import AnomalyModel
-from fedsim.results import SUMMARY, is_complete, write_json, write_table, write_text
-from fedsim.sweep import CONFIG
+from fedsim.results import CONFIG, SUMMARY, config_key, is_done, write_json, write_table, write_text
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
@@ -344,10 +343,10 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    key = snapshots.config_key(resolved_yaml)
-    if resume and is_complete(out_dir) and snapshots.config_key((out_dir / CONFIG).read_text()) == key:
+    if resume and is_done(out_dir, resolved_yaml):
         log.info("run in %s is complete: nothing to resume", out_dir)
         return json.loads((out_dir / SUMMARY).read_text())
+    key = config_key(resolved_yaml)
     snap = snapshots.latest(out_dir / snapshots.DIRECTORY, key) if resume else None
     if resume and snap is not None:
         log.info("resuming after round %d (replaying the timeline up to it)", snap.round)

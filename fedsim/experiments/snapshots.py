@@ -4,19 +4,16 @@ A snapshot (:class:`fedsim.fl.replay.Snapshot`) is written at a round boundary, 
 every ``run.snapshot_every_s`` wall seconds, as a checksummed file written atomically
 (:class:`fedsim.checkpoint.store.DiskStore`) under ``<run dir>/snapshots/``; the last
 ``run.keep_snapshots`` are kept. Each carries a key of the resolved config (without the
-settings that only say how to run it: ``run.resume`` and the snapshot settings), so a
+settings that only say how to run it, :func:`fedsim.results.config_key`), so a
 resume never continues another config's run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from omegaconf import OmegaConf
 
 from fedsim.checkpoint.store import CheckpointCorrupt, DiskStore
 from fedsim.errors import FedsimError
@@ -24,18 +21,6 @@ from fedsim.fl.replay import Snapshot
 
 log = logging.getLogger(__name__)
 DIRECTORY = "snapshots"
-HOW_TO_RUN = ("resume", "snapshot_every_s", "keep_snapshots")  # run.* keys that do not change what is computed
-
-
-def config_key(resolved_yaml: str) -> str:
-    """SHA-256 of the resolved config, with ``run.resume`` and the snapshot settings left out."""
-    cfg = OmegaConf.create(resolved_yaml)
-    for key in HOW_TO_RUN:
-        if OmegaConf.select(cfg, f"run.{key}", default=None) is not None:
-            del cfg.run[key]
-    return hashlib.sha256(OmegaConf.to_yaml(cfg).encode()).hexdigest()
-
-
 class SnapshotWriter:
     """Offered a snapshot at every round boundary; writes one at most every ``every_s`` wall seconds."""
 

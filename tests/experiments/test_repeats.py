@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.repeats import run_seeds
-from fedsim.sweep import is_done, objective_value
+from fedsim.results import is_done
+from fedsim.sweep import objective_value
 
 register_configs()
 SYSTEM = ["compute.system_only=true", "data.source.n_samples=400", "model.hidden=[16,8,4]", "run.figure=false", "run.max_rounds=2",
