@@ -32,7 +32,7 @@ from fedsim.config import Config
 from fedsim.errors import FedsimError
 from fedsim.experiments.run import build_model, build_network, run_experiment, time_to_accuracy
 from fedsim.fl.aggregation_cost import AggregationCost
-from fedsim.fl.round_time import fluid_round_s, identical_round_s, knee, rounds_to_target
+from fedsim.fl.round_time import fluid_round_s, identical_round_s, knee
 from fedsim.fl.surrogate import LearningCurve
 from fedsim.results import write_json, write_table
 from fedsim.seeding import rng
@@ -136,9 +136,7 @@ def closed_form_round_s(cfg: Config, clients: float, rows: float, model: Model, 
 def surrogate_rounds(cfg: Config) -> int:
     """Rounds the system-only surrogate needs to reach ``run.target_accuracy``."""
     curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
-    return rounds_to_target(
-        cfg.run.target_accuracy, initial=curve.initial, final=curve.final, scale_epochs=curve.scale_epochs, epochs_per_round=cfg.strategy.local_epochs
-    )
+    return curve.rounds_to(cfg.run.target_accuracy, cfg.strategy.local_epochs)
 
 
 def run_point(cfg: Config, model: Model, *, mode: str, server_mbps: float | None, spread: float) -> dict[str, object]:

@@ -57,11 +57,3 @@ def fluid_round_s(
 def knee(server_bps: float, client_bps: float) -> float:
     """Clients beyond which the server's fair share ``C/n`` is below each client's own rate: ``C/r``."""
     return server_bps / client_bps
-
-
-def rounds_to_target(target: float, *, initial: float, final: float, scale_epochs: float, epochs_per_round: float) -> int:
-    """Rounds the system-only surrogate needs to reach ``target`` accuracy (each round adds ``epochs_per_round`` of work)."""
-    if not initial < target < final:
-        raise ValueError(f"target {target} must lie between the curve's initial {initial} and final {final} accuracy")
-    work = -scale_epochs * math.log(1 - (target - initial) / (final - initial))
-    return math.ceil(work / epochs_per_round - 1e-12)

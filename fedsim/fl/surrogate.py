@@ -53,6 +53,13 @@ class LearningCurve:
         """Accuracy after ``work`` epochs."""
         return self.initial + (self.final - self.initial) * self.progress(work)
 
+    def rounds_to(self, target: float, epochs_per_round: float) -> int:
+        """Failure-free rounds to reach ``target`` accuracy when each round adds ``epochs_per_round`` of work."""
+        if not self.initial < target < self.final:
+            raise ValueError(f"target {target} must lie between the curve's initial {self.initial} and final {self.final} accuracy")
+        work = -self.scale_epochs * math.log(1 - (target - self.initial) / (self.final - self.initial))
+        return math.ceil(work / epochs_per_round - 1e-12)  # a round that lands on the target exactly counts
+
     def loss(self, work: float) -> float:
         """Loss after ``work`` epochs."""
         return self.loss_initial + (self.loss_final - self.loss_initial) * self.progress(work)

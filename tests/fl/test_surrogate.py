@@ -38,3 +38,15 @@ def test_curve_shape_and_bad_values():
     assert c.accuracy(1e9) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         LearningCurve(initial=0.9, final=0.5)
+
+
+@pytest.mark.parametrize("target, per_round", [(0.6, 1.0), (0.8, 1.0), (0.85, 0.5), (0.89, 2.0)])
+def test_rounds_to_a_target_is_the_first_round_that_reaches_it(target, per_round):
+    c = LearningCurve(initial=0.5, final=0.9, scale_epochs=2.0)
+    r = c.rounds_to(target, per_round)
+    assert c.accuracy(r * per_round) >= target - 1e-12 > c.accuracy((r - 1) * per_round)
+
+
+def test_rounds_to_a_target_the_curve_never_reaches_is_refused():
+    with pytest.raises(ValueError, match="between"):
+        LearningCurve(initial=0.5, final=0.9).rounds_to(0.95, 1.0)
