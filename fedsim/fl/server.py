@@ -29,6 +29,7 @@ from fedsim.fl.replay import Replay
 from fedsim.fl.round import Key, Round, Task
 from fedsim.fl.strategies import Strategy
 from fedsim.seeding import rng
+from fedsim.sim.failures import Repairable
 from fedsim.sim.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _mean_defined(values: list[float]) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
-class Server:
+class Server(Repairable):
     """Runs the federated rounds on the simulated clock."""
 
     def __init__(
@@ -124,7 +125,8 @@ class Server:
         self.stop_reason = "max_rounds"
         self.number, self.best, self.stale = 1, math.inf, 0
         self.current: Round | None = None
-        self.up, self.repaired, self.restarting = True, env.event(), False
+        self.up, self.restarting = True, False
+        self.repaired: simpy.Event | None = None  # the next repair, made when the restart waits for it
         self.last_heartbeat = dict.fromkeys(range(len(clients)), 0.0)
         self.suspected: dict[int, float] = {}  # client -> when the server declared it failed
         for c in clients:
@@ -139,7 +141,6 @@ class Server:
         if not self.process.is_alive:
             return
         self.up = False
-        self.repaired = self.env.event()
         self.recorder.event("server_failure")
         self.process.interrupt(ServerDown())
 
@@ -147,7 +148,7 @@ class Server:
         """The server's node is back; the process restarts from its checkpoint."""
         self.up = True
         self.recorder.event("server_repair")
-        self.repaired.succeed()
+        self.wake_waiters()
 
     def heartbeat(self, cid: int, arrival: float) -> None:
         """A heartbeat from ``cid`` reaches the server at ``arrival``."""
@@ -161,7 +162,7 @@ class Server:
             try:
                 if self.restarting:
                     if not self.up:
-                        yield self.repaired
+                        yield self.back_up()
                     yield self.env.timeout(self.checkpointing.restart_s)
                     self.restore()
                 stop = yield from self.play_round()
