@@ -40,12 +40,12 @@ def _int_words(x: int) -> list[int]:
 class _Hash:
     """The running multiplier of ``hashmix`` (the same for every row, so one Python int)."""
 
-    def __init__(self, init: int) -> None:
-        self.const = init
+    def __init__(self, init: int, mult: int) -> None:
+        self.const, self.mult = init, mult
 
     def mix(self, value: np.ndarray) -> np.ndarray:
         value = value ^ np.uint32(self.const)
-        self.const = (self.const * MULT_A) & MASK32
+        self.const = (self.const * self.mult) & MASK32
         value = value * np.uint32(self.const)
         return value ^ (value >> XSHIFT)
 
@@ -70,7 +70,7 @@ def seed_words(root: int, purpose: str, keys: Sequence[np.ndarray], n_words: int
     entropy = [np.full(n, w, dtype=np.uint32) for w in [*_int_words(int(root)), purpose_key(purpose)]]
     entropy += [c.astype(np.uint32) for c in columns]
     with np.errstate(over="ignore"):
-        h = _Hash(INIT_A)
+        h = _Hash(INIT_A, MULT_A)
         pool = [h.mix(entropy[i] if i < len(entropy) else np.zeros(n, dtype=np.uint32)) for i in range(POOL_SIZE)]
         for src in range(POOL_SIZE):
             for dst in range(POOL_SIZE):
@@ -80,12 +80,9 @@ def seed_words(root: int, purpose: str, keys: Sequence[np.ndarray], n_words: int
             for dst in range(POOL_SIZE):
                 pool[dst] = _mix(pool[dst], h.mix(entropy[src]))
         out = np.empty((n, 2 * n_words), dtype=np.uint32)
-        const = INIT_B
+        h = _Hash(INIT_B, MULT_B)  # the state words: the pool hashed again, with the second constants
         for i in range(2 * n_words):
-            value = pool[i % POOL_SIZE] ^ np.uint32(const)
-            const = (const * MULT_B) & MASK32
-            value = value * np.uint32(const)
-            out[:, i] = value ^ (value >> XSHIFT)
+            out[:, i] = h.mix(pool[i % POOL_SIZE])
     return out[:, 0::2].astype(np.uint64) | (out[:, 1::2].astype(np.uint64) << np.uint64(32))
 
 
