@@ -102,15 +102,16 @@ def preflight(overrides: list[str]) -> Mapping[str, str]:
     """
     from hydra import compose, initialize_config_dir
 
+    first = first_point(overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*first_point(overrides), SEARCHPATH], return_hydra_config=True)
+        cfg = compose("config", overrides=[*first, SEARCHPATH], return_hydra_config=True)
         params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
         multirun = cfg.hydra.mode == RunMode.MULTIRUN
         task = [o for o in overrides if not o.startswith("hydra")]
         merged = {o.split("=", 1)[0]: o for o in [f"{k}={v}" for k, v in params.items()] + task}  # command line wins, as in hydra
         points = sweep_points(list(merged.values()))
         trials = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweeper.n_trials=")), cfg.hydra.sweeper.get("n_trials"))
-        if points == [first_point(overrides)]:  # one job: the config composed above is the one to check
+        if points == [first]:  # one job: the config composed above is the one to check
             with open_dict(cfg):
                 del cfg["hydra"]
             configs = [to_config(cfg)]
