@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.workload import ROUNDS, best_of, common_args, fedsim_run, make_clients, setup, timed  # noqa: E402
+from benchmarks.workload import ROUNDS, common_args, fedsim_run, make_clients, setup, timed  # noqa: E402
 from fedsim.fl.batched_executor import BatchedExecutor  # noqa: E402
 from fedsim.fl.executor import SequentialExecutor  # noqa: E402
 from fedsim.fl.server import Stopping  # noqa: E402

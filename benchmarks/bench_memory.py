@@ -9,7 +9,6 @@ size (``ru_maxrss``), so nothing else this process allocated is counted.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path

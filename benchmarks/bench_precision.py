@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 from benchmarks.workload import ROUNDS, SPEC, common_args, fedsim_run, make_clients, make_model, setup  # noqa: E402
 from fedsim.fl.batched_executor import BatchedExecutor, choose_executor  # noqa: E402

@@ -16,12 +16,11 @@ import string
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fedsim.cli import main
-from fedsim.data.unsw_nb15 import CATEGORICAL, DTYPES, NUMERIC
+from fedsim.data.unsw_nb15 import DTYPES, NUMERIC
 
 CALLS = itertools.count()
 

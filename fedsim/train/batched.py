@@ -50,7 +50,7 @@ from torch.nn import functional as F
 from fedsim.models.base import AnomalyModel
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.models.dropout import dropout_mask
-from fedsim.seeding import torch_generator, torch_seed
+from fedsim.seeding import torch_generator
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
 from fedsim.train.precision import compute_dtype
