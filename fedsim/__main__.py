@@ -1,5 +1,5 @@
 """``python -m fedsim`` is the ``fedsim`` command."""
 
-from fedsim.cli import main
+from fedsim.cli import command
 
-main()
+command()

@@ -11,6 +11,7 @@ tuner (:mod:`fedsim.experiments.tune`).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -255,3 +256,17 @@ def main(argv: list[str] | None = None) -> None:
     _job()
     if sweep_failures():
         raise SystemExit(2)
+
+
+def command() -> None:
+    """The ``fedsim`` command: :func:`main`, then exit without collecting the last run's garbage.
+
+    The process ends here, and the OS takes its memory back at once; a last full
+    collection would first traverse the finished run's fleet (reference cycles between
+    clients, links, processes and events): 13 s of a 51 s process at 300,000 clients.
+    In-process callers (tests, notebooks) use :func:`main`, which leaves the collector alone.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()  # nothing after this but interpreter shutdown, which then skips the frozen objects
