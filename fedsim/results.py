@@ -2,8 +2,8 @@
 
 Each file is written to a temporary name in the same directory and renamed into
 place (``os.replace`` is atomic on POSIX and Windows). A run writes its resolved
-config (``config.yaml``) first and ``summary.json`` last, so the summary's presence
-marks a complete run, and the config says of what.
+config (``config.yaml``) with its tables and ``summary.json`` last, so the summary's
+presence marks a complete run, and the config says of what.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY = "summary.json"
-CONFIG = "config.yaml"  # the resolved config, written first
+CONFIG = "config.yaml"  # the resolved config a run was made from
 HOW_TO_RUN = ("resume", "snapshot_every_s", "keep_snapshots")  # run.* keys that do not change what is computed
 
 

@@ -40,7 +40,7 @@ from fedsim.config import Config, register_configs
 from fedsim.experiments.fleet import client_groups, configured_law
 from fedsim.experiments.run import ACCOUNTS, run_experiment, summarize
 from fedsim.experiments.tune import summarise
-from fedsim.results import markdown_table, write_json, write_table, write_text
+from fedsim.results import CONFIG, SUMMARY, markdown_table, write_json, write_table, write_text
 
 log = logging.getLogger("fedsim.adaptive_tau")
 BEST = "{best}"  # stands for the searched τ in a method's overrides
@@ -87,8 +87,8 @@ def search(overrides: Sequence[str], sweep_dir: Path) -> tuple[float, pd.DataFra
         raise RuntimeError(f"the optuna search failed:\n{proc.stderr[-2000:]}")
     best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     trials = []
-    for summary in sorted(sweep_dir.glob("*/summary.json")):
-        job = OmegaConf.load(summary.parent / "config.yaml")
+    for summary in sorted(sweep_dir.glob(f"*/{SUMMARY}")):
+        job = OmegaConf.load(summary.parent / CONFIG)
         facts = json.loads(summary.read_text())
         trials.append({"trial": int(summary.parent.name.split("_", 1)[0]), "tau_s": float(job.checkpoint.tau_s),
                        "objective": facts["objective"], "value": facts["objective_value"]})

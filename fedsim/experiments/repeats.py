@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from fedsim.config import Config
 from fedsim.experiments.run import run_and_write
-from fedsim.results import SUMMARY, write_json, write_table, write_text
+from fedsim.results import CONFIG, SUMMARY, write_json, write_table, write_text
 from fedsim.sweep import objective_value
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def run_seeds(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: bool = 
     if cfg.run.repeats == 1:
         return run_and_write(cfg, out_dir, resolved_yaml, resume=resume)
     out_dir = Path(out_dir)
-    write_text(resolved_yaml, out_dir / "config.yaml")
+    write_text(resolved_yaml, out_dir / CONFIG)
     rows = []
     for seed in range(cfg.run.seed, cfg.run.seed + cfg.run.repeats):
         one = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed, repeats=1))

@@ -21,6 +21,8 @@ from fedsim.fl.replay import Snapshot
 
 log = logging.getLogger(__name__)
 DIRECTORY = "snapshots"
+
+
 class SnapshotWriter:
     """Offered a snapshot at every round boundary; writes one at most every ``every_s`` wall seconds."""
 
