@@ -23,15 +23,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, one_line, to_config
+from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, hydra_argv, is_override, one_line, to_config
 from fedsim.config import register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
-from fedsim.results import discard, is_done, only_logs
-from fedsim.sweep import cores, expand, objective_value, sweep_failures, threads_per_job
+from fedsim.results import SUMMARY, discard, is_done, only_logs
+from fedsim.sweep import cores, expand, first_point, objective_value, sweep_failures, sweep_values, threads_per_job
 
 log = logging.getLogger("fedsim")
 JOBS_ENV = "FEDSIM_SWEEP_JOBS"  # number of jobs in the current sweep, for "job i/N" (read by workers too)
@@ -41,25 +40,6 @@ USAGE = """usage: fedsim [-m] [overrides ...]       run one job, or sweep with -
        fedsim plot <kind> <table> [--out path] [--format png,svg]
        fedsim tune [overrides ...]
        fedsim paper gather <table2|clients|dropout> <sweep dir> [--out dir] | fedsim paper render [--out dir]"""
-
-
-def first_point(overrides: list[str]) -> list[str]:
-    """The first grid point of a sweep, as plain overrides (for the pre-flight check)."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    out = []
-    for o in parsed:
-        if o.is_hydra_override():
-            continue
-        value = sweep_values(o)[0] if o.is_sweep_override() else o.get_value_element_as_str()
-        out.append(f"{o.get_key_element()}={value}")
-    return out
-
-
-def sweep_values(o: Override) -> list[str]:
-    """The values of a sweep to validate: every choice or range value; both ends of an interval (optuna)."""
-    if isinstance(o.value(), IntervalSweep):
-        return [str(o.value().start), str(o.value().end)]
-    return list(o.sweep_string_iterator())
 
 
 def scenario_dirs(args: list[str]) -> list[str]:
@@ -161,7 +141,7 @@ def _job(cfg: DictConfig) -> float:
     if multirun and is_done(out, resolved):  # a re-run sweep: this job already finished with this config
         log.info("%sskipped: complete -> %s", head, out)
         _advance_jobs_bar(total)
-        return objective_value(json.loads((out / "summary.json").read_text()), cfg.run.objective)
+        return objective_value(json.loads((out / SUMMARY).read_text()), cfg.run.objective)
     parallel = "n_jobs" in hc.launcher or "cpus_per_task" in hc.launcher or "ray" in hc.launcher
     if parallel:
         allow_bars(False)  # several jobs share the terminal: one log line per round instead
@@ -242,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     register_configs()
-    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    overrides = [a for a in args if is_override(a)]
     try:
         sweep = dict(preflight(overrides))
     except Exception as exc:  # composition and validation errors alike
@@ -252,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.pop("__multirun__") == "True" or "-m" in args or "--multirun" in args:
         task = [o for o in overrides if not o.startswith("hydra")]
         os.environ[JOBS_ENV] = str(trials or len(expand(task, sweep)))
-    sys.argv = [sys.argv[0], *args, *scenario_dirs(args), SEARCHPATH]
+    sys.argv = [sys.argv[0], *hydra_argv(args, *scenario_dirs(args), SEARCHPATH)]
     _job()
     if sweep_failures():
         raise SystemExit(2)

@@ -7,7 +7,7 @@ Shared by the ``fedsim`` entry point (:mod:`fedsim.cli`) and the in-process stud
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
@@ -16,11 +16,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from fedsim.config import Config, register_configs
 from fedsim.errors import FedsimError
-from fedsim.results import write_text
+from fedsim.results import CONFIG, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 SEARCHPATH = f"hydra.searchpath=[file://{REPO}]"  # makes scenarios/ a config group
+
+
+def is_override(arg: str) -> bool:
+    """Whether a command-line argument is a hydra override (``key=value``) rather than a flag or a flag's value."""
+    return "=" in arg and not arg.startswith("-")
+
+
+def hydra_argv(args: Sequence[str], *extra: str) -> list[str]:
+    """``args`` with the overrides ``extra`` added, for hydra's parser: flags first, then every override.
+
+    Hydra reads its overrides as one run of positional arguments, so an override added
+    after a user's trailing flag (``fedsim x=1 --cfg job``) would be refused.
+    """
+    return [*(a for a in args if not is_override(a)), *(a for a in args if is_override(a)), *extra]
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -60,9 +74,9 @@ def study_entry(body: Callable[[Config, Path], None]) -> None:
     def app(raw: DictConfig) -> None:
         out = Path(HydraConfig.get().runtime.output_dir)
         cfg = to_config(raw)
-        write_text(OmegaConf.to_yaml(raw, resolve=True), out / "config.yaml")
+        write_text(OmegaConf.to_yaml(raw, resolve=True), out / CONFIG)
         body(cfg, out)
 
     register_configs()
-    sys.argv = [sys.argv[0], *sys.argv[1:], SEARCHPATH, "hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    sys.argv = [sys.argv[0], *hydra_argv(sys.argv[1:], SEARCHPATH, "hydra.output_subdir=null", "hydra/job_logging=stdout")]
     app()

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 
 def cores() -> int:
@@ -51,11 +55,32 @@ def expand(task_overrides: Sequence[str], sweeper_params: Mapping[str, str] | No
     return BasicSweeper.split_arguments(parsed, None)[0]
 
 
+def first_point(overrides: Sequence[str]) -> list[str]:
+    """The first grid point of a sweep, as plain overrides (what a pre-flight check composes)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = []
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        if o.is_hydra_override():
+            continue
+        value = sweep_values(o)[0] if o.is_sweep_override() else o.get_value_element_as_str()
+        out.append(f"{o.get_key_element()}={value}")
+    return out
+
+
+def sweep_values(o: Override) -> list[str]:
+    """The values of a sweep to validate: every choice or range value; both ends of an interval (optuna)."""
+    from hydra.core.override_parser.types import IntervalSweep
+
+    if isinstance(o.value(), IntervalSweep):
+        return [str(o.value().start), str(o.value().end)]
+    return list(o.sweep_string_iterator())
+
+
 def objective_value(summary: Mapping[str, object], name: str) -> float:
     """What a job returns to a sweeper: the summary field ``name`` (``run.objective``); NaN (a target never reached) is +∞."""
     value = float(summary[name])  # type: ignore[arg-type]
     return math.inf if math.isnan(value) else value
-
 
 
 _failed: list[str] = []  # jobs of the last sweep in this process that did not finish (set by fedsim.collect.SweepReport)

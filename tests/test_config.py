@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from fedsim.cli import first_point, pin_auto_precision
+from fedsim.cli import pin_auto_precision
+from fedsim.sweep import first_point
 from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, one_line, to_config
 from fedsim.config import ComputeConfig, Config, register_configs
 from fedsim.errors import FedsimError

@@ -16,6 +16,7 @@ import string
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -124,6 +125,11 @@ def unsw_rows(n: int, g: np.random.Generator) -> list[list[str]]:
     return rows
 
 
+def csv_text(header: list[str], rows: list[list[str]]) -> str:
+    """A CSV file's text: the header line, then one line per row."""
+    return "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+
+
 @st.composite
 def bad_unsw(draw) -> tuple[bytes, str]:
     """(file bytes, a word the error must name) of a UNSW-NB15 CSV broken in one way."""
@@ -149,7 +155,7 @@ def bad_unsw(draw) -> tuple[bytes, str]:
         for r in rows:
             r[-2:] = ["Normal", "0"]
         word = "anomalous"
-    text = "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+    text = csv_text(header, rows)
     if kind == "empty":
         return b"", "empty"
     if kind == "header_only":
@@ -196,7 +202,7 @@ def bad_trace(draw) -> bytes:
         rows.append(list(rows[line]))
     else:
         rows[line][draw(st.integers(min_value=2, max_value=3))] = draw(NOT_FINITE)
-    return ("\n".join(",".join(r) for r in [header, *rows]) + "\n").encode()
+    return csv_text(header, rows).encode()
 
 
 @fuzz(150)
@@ -205,6 +211,11 @@ def test_a_malformed_network_trace_is_one_line(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("trace") / "trace.csv"
     path.write_bytes(content)
     assert_one_line(run_cli(f"network.trace={path}", "data.num_clients=3"), str(path))
+
+
+@pytest.mark.parametrize("override, word", [("nosuch=1", "nosuch"), ("tau=abc", "tau"), ("seeds=0", "seeds")])
+def test_a_bad_tune_override_is_one_line(override, word):
+    assert_one_line(run_cli("tune", override), word)
 
 
 @st.composite
@@ -228,7 +239,7 @@ def bad_failure_log(draw) -> bytes:
         return b"duration,failed\n"
     else:
         rows[line][0] = draw(NOT_FINITE)
-    return ("\n".join(",".join(r) for r in [header, *rows]) + "\n").encode()
+    return csv_text(header, rows).encode()
 
 
 @fuzz(100)

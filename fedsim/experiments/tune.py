@@ -26,19 +26,19 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from hydra.core.config_store import ConfigStore  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 from scipy.stats import t as student_t  # noqa: E402
 
 from fedsim.checkpoint import expected_overhead, optimal_interval, paper_cost  # noqa: E402
 from fedsim.checkpoint.fit import WeibullFit, fit_weibull, read_failure_log  # noqa: E402
+from fedsim.compose import CONF_DIR, REPO, hydra_argv, is_override, one_line, to_config  # noqa: E402
 from fedsim.errors import FedsimError  # noqa: E402
 from fedsim.results import atomic_write, discard, only_logs, write_table  # noqa: E402
 from fedsim.seeding import rng  # noqa: E402
+from fedsim.sweep import first_point  # noqa: E402
 from fedsim.sim.checkpointed_job import SIM_MODELS, run_job  # noqa: E402
 from fedsim.sim.failures import weibull_time_to_failure  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-CONF_DIR = REPO / "conf"
 SEARCHPATH = f"hydra.searchpath=[file://{REPO / 'scenarios'}]"  # makes scenarios/tuning/ the `tuning` group
 
 
@@ -232,11 +232,7 @@ ConfigStore.instance().store(name="tune_schema", node=TuneConfig)
 def _app(raw: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        cfg: TuneConfig = OmegaConf.to_object(raw)  # type: ignore[assignment]
-    except Exception as exc:  # omegaconf wraps __post_init__ errors
-        cause = exc.__cause__ or exc.__context__ or exc
-        _fail(str(cause).splitlines()[0], out)
-    try:
+        cfg: TuneConfig = to_config(raw)  # type: ignore[assignment]
         if cfg.tau is None:
             for name, path in run_study(cfg).items():
                 print(f"{name}: {path}")
@@ -256,8 +252,16 @@ def _fail(message: str, out: Path) -> None:
 
 def main() -> None:
     """Entry point for ``python -m fedsim.experiments.tune`` and ``fedsim tune`` (argv[0] already replaced)."""
-    if not any(a.startswith("hydra.searchpath") for a in sys.argv[1:]):
-        sys.argv.append(SEARCHPATH)
+    own = [] if any(a.startswith("hydra.searchpath") for a in sys.argv[1:]) else [SEARCHPATH]
+    sys.argv = [sys.argv[0], *hydra_argv(sys.argv[1:], *own)]
+    overrides = [a for a in sys.argv[1:] if is_override(a)]
+    try:  # an unknown key or a bad value (of a sweep's first point) fails here, in one line, before hydra's own report
+        with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            search = [a for a in overrides if a.startswith("hydra.searchpath=")]  # where the `tuning` group lives
+            to_config(hydra.compose("tune", overrides=[*first_point(overrides), *search]))
+    except Exception as exc:
+        print(f"fedsim: error: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     _app()
 
 
