@@ -64,6 +64,10 @@ class MemoryStore:
         """Forget ``key`` (a checkpoint superseded by a finished round)."""
         self._blobs.pop(key, None)
 
+    def clear(self) -> None:
+        """Forget every checkpoint."""
+        self._blobs.clear()
+
 
 class DiskStore(MemoryStore):
     """Checkpoints as files ``<dir>/<key>.ckpt``, each written atomically."""
@@ -91,3 +95,8 @@ class DiskStore(MemoryStore):
     def drop(self, key: str) -> None:
         """Delete ``<key>.ckpt``."""
         self.path(key).unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        """Delete every ``*.ckpt`` file in the directory."""
+        for path in self.directory.glob("*.ckpt"):
+            path.unlink(missing_ok=True)

@@ -201,6 +201,7 @@ def simulate(
     digest = EventDigest()
     fault = settings.fault
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
+    store.clear()  # files a killed attempt left are from that attempt's future; a resumed run rebuilds its own by replay
     wall_eval = [0.0]
     threshold = [0.5]  # of the last global evaluation; client models are scored at the same threshold
 

@@ -1,5 +1,6 @@
-"""A run SIGKILLed at 20 moments (mid-round, mid-checkpoint write, mid-snapshot write, mid-table write)
-and resumed each time ends with the uninterrupted run's tables.
+"""A run SIGKILLed at many moments (mid-round, mid-checkpoint write, mid-snapshot write, mid-table write)
+and resumed each time ends with the uninterrupted run's tables: one kill of each kind in the default
+tier, twenty in the deep tier.
 
 Each attempt is a forked child running the ``fedsim`` entry point (the parent has imported
 everything, so a launch costs little). The child kills itself with SIGKILL at the moment it is
@@ -68,7 +69,8 @@ def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None) -> in
 
 
 @pytest.mark.slow
-def test_twenty_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path):
+@pytest.mark.parametrize("events, snapshots, checkpoints, tables", [(1, 1, 1, ["rounds.csv"]), pytest.param(8, 4, 4, TABLES, marks=pytest.mark.deep)])
+def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, events, snapshots, checkpoints, tables):
     import torch
 
     torch.set_num_threads(1)  # forked children must not inherit a thread pool
@@ -76,10 +78,10 @@ def test_twenty_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path):
     assert _run(reference, resume=False) == 0
     steps = int(Path(f"{reference}.steps").read_text())
     g = random.Random(0)
-    kinds = ["event"] * 8 + ["snapshot-*"] * 4 + ["client*.ckpt"] * 4
+    kinds = ["event"] * events + ["snapshot-*"] * snapshots + ["client*.ckpt"] * checkpoints
     g.shuffle(kinds)
     moments = sorted(g.randint(steps // 50, steps * 95 // 100) for _ in kinds)  # ascending: every attempt gets further
-    kills = list(zip(kinds, moments)) + [(name, steps) for name in ("rounds.csv", "events.csv", "accounting.csv", "clients.csv")]
+    kills = list(zip(kinds, moments)) + [(name, steps) for name in tables]
     run_dir = tmp_path / "killed"
     killed = [_run(run_dir, resume=i > 0, kill=k) == -signal.SIGKILL for i, k in enumerate(kills)]
     assert all(killed), list(zip(kills, killed))
@@ -90,3 +92,28 @@ def test_twenty_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path):
             want, got = want.drop(columns="wall_s"), got.drop(columns="wall_s")
         pd.testing.assert_frame_equal(got, want, obj=name)
     assert len(list((run_dir / "snapshots").glob("snapshot-*.ckpt"))) <= 2  # pruned to run.keep_snapshots
+
+
+def test_checkpoint_files_a_killed_attempt_left_are_not_restored(tmp_path):
+    """Found by a kill in round 2: the run resumed from round 1's snapshot restored the killed
+    attempt's round-2 checkpoint, from its future. Client 2 drops out of round 1 (the replay writes
+    no checkpoint over the stale one) and fails in round 2 before its first checkpoint; a run starts
+    with no checkpoints, so it downloads the global model as the uninterrupted run did."""
+    from hydra import compose, initialize_config_dir
+
+    from fedsim.checkpoint.store import DiskStore
+    from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
+    from fedsim.config import register_configs
+    from fedsim.experiments.run import run_experiment
+    from fedsim.fl.replay import Snapshot
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = to_config(compose("config", overrides=[*ARGS, "run.max_rounds=3", SEARCHPATH]))
+    taken: list[Snapshot] = []
+    reference = run_experiment(cfg, out_dir=tmp_path / "reference", on_snapshot=lambda make: taken.append(make()))
+    store = DiskStore(tmp_path / "killed" / "checkpoints")
+    for cid in range(4):  # what a kill late in round 2 leaves
+        store.save(f"client{cid}-for{cid}", {"round": 2, "step": 2, "flat": reference.final, "optimizer": None})
+    resumed = run_experiment(cfg, out_dir=tmp_path / "killed", resume=Snapshot.from_payload(taken[0].payload()))
+    pd.testing.assert_frame_equal(resumed.events, reference.events)
