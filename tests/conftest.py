@@ -1,10 +1,19 @@
-"""Shared fixtures: a tiny federation small enough for unit tests to run in milliseconds."""
+"""Shared fixtures: a tiny federation small enough for unit tests to run in milliseconds.
+
+Two depths. ``python -m pytest`` is the default tier: every behaviour, property tests
+drawing a few examples of each kind, tests marked ``deep`` left out. ``python -m pytest
+-m deep --hypothesis-profile=deep`` is the deep tier (``.ci/run`` runs it after the
+default one): many more examples, and the long runs marked ``deep``.
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from fedsim.data import partition
 from fedsim.data.synthetic import make_synthetic
@@ -17,6 +26,11 @@ from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 
 TINY_HIDDEN = (32, 16, 8)
+
+settings.register_profile("deep", max_examples=500)  # the deep tier; the default profile is hypothesis' own
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # one torch thread per worker: the workers already fill the cores
 
 
 def tiny_model(num_features: int, seed: int = 0) -> AnomalyDNN:

@@ -1,8 +1,11 @@
 """Every error a user can cause ends in one line ``fedsim: error: …``, exit code 2, no traceback, no output.
 
-Property-based (hypothesis, derandomised so CI sees the same cases): 500 bad configs and
-500 malformed input files (UNSW-NB15 CSVs, network traces, failure logs), each through the
-real entry point (:func:`fedsim.cli.main`) in this process.
+Property-based (hypothesis, derandomised so CI sees the same cases), each case through the
+real entry point (:func:`fedsim.cli.main`) in this process. Every test is parametrised by the
+kind of mistake, so each kind is drawn at every depth: the default profile draws a few cases
+of each kind (a run of the suite stays short), ``--hypothesis-profile=deep`` (the deep tier
+of ``.ci/run``) draws 500 bad configs and 500 malformed files (UNSW-NB15 CSVs, network
+traces, failure logs).
 """
 
 from __future__ import annotations
@@ -17,18 +20,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fedsim.cli import main
 from fedsim.data.unsw_nb15 import DTYPES, NUMERIC
 
 CALLS = itertools.count()
+DEEP = {"config": 500, "unsw": 250, "trace": 150, "log": 100}  # examples under the deep profile
 
 
-def fuzz(examples: int) -> settings:
-    """Fixed examples (derandomised), no deadline: each one starts hydra."""
+def per_kind(kinds: list[str], deep: int, default: int, profile: str) -> int:
+    """Examples drawn per kind: ``deep`` in all under the deep profile, ``default`` each otherwise."""
+    return -(-deep // len(kinds)) if profile == "deep" else default
+
+
+def fuzz(kinds: list[str], deep: int, default: int) -> settings:
+    """Fixed examples (derandomised), no deadline (each one starts hydra), as many as the profile says."""
+    examples = per_kind(kinds, deep, default, settings.get_current_profile_name())
     return settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+
+
 OUT = Path(os.environ.get("TMPDIR", "/tmp")) / f"fedsim-errors-{os.getpid()}"  # a run dir per call, that must not appear
 
 
@@ -79,10 +91,12 @@ GROUPS = ["data", "model", "strategy", "failure", "checkpoint", "recovery", "net
 WORD = st.text(alphabet=string.ascii_lowercase + "_", min_size=3, max_size=12).filter(lambda w: w not in ("true", "false", "null", "auto", "none", "nan", "inf"))
 
 
+CONFIG_KINDS = ["range", "type", "enum", "key", "group"]
+
+
 @st.composite
-def bad_override(draw) -> tuple[str, str]:
-    """(override, word the error line must name)."""
-    kind = draw(st.sampled_from(["range", "type", "enum", "key", "group"]))
+def bad_override(draw, kind: str) -> tuple[str, str]:
+    """(override, word the error line must name) of a mistake of ``kind``."""
     if kind == "range":
         key = draw(st.sampled_from(sorted(RANGES)))
         return f"{key}={draw(RANGES[key])}", key
@@ -99,13 +113,19 @@ def bad_override(draw) -> tuple[str, str]:
     return f"{group}={draw(WORD)}q", group
 
 
-@fuzz(500)
-@given(bad_override())
-@example(("strategy.lr=inf", "strategy.lr"))
-@example(("network.latency_s=inf", "network.latency_s"))
-@example(("data.num_clients=100000", "data.num_clients"))  # valid range, too many for the data: found when the data is read
-def test_a_bad_config_is_one_line(bad):
-    override, word = bad
+@pytest.mark.parametrize("kind", CONFIG_KINDS)
+@fuzz(CONFIG_KINDS, DEEP["config"], default=8)
+@given(data=st.data())
+def test_a_bad_config_is_one_line(kind, data):
+    override, word = data.draw(bad_override(kind))
+    assert_one_line(run_cli(override), word)
+
+
+@pytest.mark.parametrize("override, word", [
+    ("strategy.lr=inf", "strategy.lr"), ("network.latency_s=inf", "network.latency_s"),
+    ("data.num_clients=100000", "data.num_clients"),  # valid range, too many for the data: found when the data is read
+])  # fmt: skip
+def test_a_bad_config_found_before_and_while_reading_is_one_line(override, word):
     assert_one_line(run_cli(override), word)
 
 
@@ -130,14 +150,16 @@ def csv_text(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(",".join(r) for r in [header, *rows]) + "\n"
 
 
+UNSW_KINDS = ["short", "long", "text", "header", "empty", "header_only", "one_class", "binary", "truncated", "gzip"]
+
+
 @st.composite
-def bad_unsw(draw) -> tuple[bytes, str]:
-    """(file bytes, a word the error must name) of a UNSW-NB15 CSV broken in one way."""
+def bad_unsw(draw, kind: str) -> tuple[bytes, str]:
+    """(file bytes, a word the error must name) of a UNSW-NB15 CSV broken in the way ``kind`` says."""
     g = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     rows = unsw_rows(draw(st.integers(min_value=12, max_value=40)), g)
     header = list(COLUMNS)
     line = draw(st.integers(min_value=0, max_value=len(rows) - 1))
-    kind = draw(st.sampled_from(["short", "long", "text", "header", "empty", "header_only", "one_class", "binary", "truncated", "gzip"]))
     word = f"line {line + 2}"
     if kind == "short":
         rows[line] = rows[line][: draw(st.integers(min_value=1, max_value=len(header) - 1))]  # an empty line would just be skipped
@@ -170,10 +192,11 @@ def bad_unsw(draw) -> tuple[bytes, str]:
     return text.encode(), word
 
 
-@fuzz(250)
-@given(bad_unsw())
-def test_a_malformed_dataset_file_is_one_line(tmp_path_factory, bad):
-    content, word = bad
+@pytest.mark.parametrize("kind", UNSW_KINDS)
+@fuzz(UNSW_KINDS, DEEP["unsw"], default=3)
+@given(data=st.data())
+def test_a_malformed_dataset_file_is_one_line(tmp_path_factory, kind, data):
+    content, word = data.draw(bad_unsw(kind))
     path = tmp_path_factory.mktemp("unsw") / "unsw.csv"
     path.write_bytes(content)
     result = run_cli("data=unsw_nb15", f"data.source.path={path}", f"data.source.cache_dir={path.parent / 'cache'}")
@@ -181,12 +204,14 @@ def test_a_malformed_dataset_file_is_one_line(tmp_path_factory, bad):
     assert word.lower() in result[1][0].lower() or word == "unsw"
 
 
+TRACE_KINDS = ["short", "text", "negative", "header", "empty", "duplicate", "nan"]
+
+
 @st.composite
-def bad_trace(draw) -> bytes:
-    """A network trace CSV (client,time,down_mbps,up_mbps) broken in one way."""
+def bad_trace(draw, kind: str) -> bytes:
+    """A network trace CSV (client,time,down_mbps,up_mbps) broken in the way ``kind`` says."""
     rows = [[str(c), f"{t:.1f}", "10", "5"] for c in range(3) for t in (0.0, 30.0)]
     line = draw(st.integers(min_value=0, max_value=len(rows) - 1))
-    kind = draw(st.sampled_from(["short", "text", "negative", "header", "empty", "duplicate", "nan"]))
     header = ["client", "time", "down_mbps", "up_mbps"]
     if kind == "short":
         rows[line] = rows[line][: draw(st.integers(min_value=1, max_value=3))]
@@ -205,9 +230,11 @@ def bad_trace(draw) -> bytes:
     return csv_text(header, rows).encode()
 
 
-@fuzz(150)
-@given(bad_trace())
-def test_a_malformed_network_trace_is_one_line(tmp_path_factory, content):
+@pytest.mark.parametrize("kind", TRACE_KINDS)
+@fuzz(TRACE_KINDS, DEEP["trace"], default=3)
+@given(data=st.data())
+def test_a_malformed_network_trace_is_one_line(tmp_path_factory, kind, data):
+    content = data.draw(bad_trace(kind))
     path = tmp_path_factory.mktemp("trace") / "trace.csv"
     path.write_bytes(content)
     assert_one_line(run_cli(f"network.trace={path}", "data.num_clients=3"), str(path))
@@ -218,12 +245,14 @@ def test_a_bad_tune_override_is_one_line(override, word):
     assert_one_line(run_cli("tune", override), word)
 
 
+LOG_KINDS = ["negative", "zero", "text", "flag", "header", "empty", "nan"]
+
+
 @st.composite
-def bad_failure_log(draw) -> bytes:
-    """A failure log (duration,failed) broken in one way."""
+def bad_failure_log(draw, kind: str) -> bytes:
+    """A failure log (duration,failed) broken in the way ``kind`` says."""
     rows = [[f"{draw(st.floats(min_value=0.1, max_value=100)):.3f}", draw(st.sampled_from(["1", "0"]))] for _ in range(draw(st.integers(3, 20)))]
     line = draw(st.integers(min_value=0, max_value=len(rows) - 1))
-    kind = draw(st.sampled_from(["negative", "zero", "text", "flag", "header", "empty", "nan"]))
     header = ["duration", "failed"]
     if kind == "negative":
         rows[line][0] = f"-{draw(st.floats(min_value=0.001, max_value=1e6)):.3f}"
@@ -242,17 +271,19 @@ def bad_failure_log(draw) -> bytes:
     return csv_text(header, rows).encode()
 
 
-@fuzz(100)
-@given(bad_failure_log())
-def test_a_malformed_failure_log_is_one_line(tmp_path_factory, content):
+@pytest.mark.parametrize("kind", LOG_KINDS)
+@fuzz(LOG_KINDS, DEEP["log"], default=2)
+@given(data=st.data())
+def test_a_malformed_failure_log_is_one_line(tmp_path_factory, kind, data):
+    content = data.draw(bad_failure_log(kind))
     path = tmp_path_factory.mktemp("log") / "failures.csv"
     path.write_bytes(content)
     assert_one_line(run_cli("tune", f"failure_log={path}"), str(path))
 
 
-def test_the_counts_add_up():
-    """The issue asks for ≥ 500 bad configs and ≥ 500 malformed files."""
-    counts = {f.__name__: f._hypothesis_internal_use_settings.max_examples for f in (
-        test_a_bad_config_is_one_line, test_a_malformed_dataset_file_is_one_line, test_a_malformed_network_trace_is_one_line, test_a_malformed_failure_log_is_one_line)}  # fmt: skip
-    assert counts["test_a_bad_config_is_one_line"] >= 500
-    assert sum(counts.values()) - counts["test_a_bad_config_is_one_line"] >= 500
+def test_the_deep_profile_draws_500_bad_configs_and_500_malformed_files():
+    def deep(kinds: list[str], n: int) -> int:
+        return len(kinds) * per_kind(kinds, n, 0, "deep")
+
+    assert deep(CONFIG_KINDS, DEEP["config"]) >= 500
+    assert deep(UNSW_KINDS, DEEP["unsw"]) + deep(TRACE_KINDS, DEEP["trace"]) + deep(LOG_KINDS, DEEP["log"]) >= 500

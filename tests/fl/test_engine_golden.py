@@ -11,7 +11,22 @@ with a client half; the shared server link, spread links and a bandwidth trace;
 aggregation cost models; the batched executor; the system-only surrogate; and a
 replayed failure trace.
 
-Regenerate (only when a change of the tables is intended, and say why in the commit):
+Exactness has a scope. What the event loop computes is compared exactly: event kinds,
+clients, rounds and virtual times, the per-client ledgers, selections, counts, the
+surrogate's state. Those are sums and products of configured numbers and of draws from
+numpy's PCG64 streams through scalar code, the same on every x86-64 CPU. What comes out
+of torch kernels or numpy's vectorised ``log``/``exp`` is not: torch and numpy pick
+kernels by CPU (vector width, FMA, summation order), so losses and scores differ in the
+last bits between an AVX-512 and an AVX2 machine, and five rounds of Adam on a
+BatchNorm model amplify that in the evaluated metrics. Those columns are compared with
+the tolerances in :data:`TOLERANCES`, each set from the largest difference measured
+between three kernel sets (the fixtures' AVX-512 machine, an AVX2 AMD EPYC, and the
+same EPYC under ``ATEN_CPU_CAPABILITY=default`` with numpy's dispatched targets
+disabled) and wide enough for that, and no wider than a real change (see
+:func:`test_the_tolerances_still_catch_a_one_line_change`).
+
+Regenerate (only when a change of the tables is intended, and say why and on which
+CPU in the commit; the fixtures were written on an AVX-512 machine):
 
     python tests/fl/test_engine_golden.py
 """
@@ -23,6 +38,7 @@ import io
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -131,19 +147,96 @@ def _roundtrip(table: pd.DataFrame) -> pd.DataFrame:
 NAMES = sorted([*CASES, "failure_trace"])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_engine_reproduces_the_golden_tables(name):
-    tables = run_case(name)
-    assert {"failure", "repair"} <= set(tables["events"]["kind"]) or name == "failure_trace"
+@dataclasses.dataclass(frozen=True)
+class Close:
+    """Compared within ``rtol`` (relative) or ``atol`` (absolute), NaN equal to NaN; ``why`` says where the spread comes from."""
+
+    rtol: float = 0.0
+    atol: float = 0.0
+    why: str = ""
+
+
+# Measured spread over the three kernel sets (largest over every case and round):
+# train_loss 1.6e-7 relative; val_loss/loss 3.7e-3 relative; AUC 2.7e-3, accuracy 5.0e-3,
+# precision 0.058, recall 0.014, F1 0.018 absolute; a fitted τ, k or λ 4.3e-8 relative.
+TRAIN_LOSS = Close(rtol=1e-5, why="mean of float32 step losses: kernel rounding only (1.6e-7 measured), 60× margin")
+FIT = Close(rtol=1e-6, why="τ* from a Weibull fit through numpy's vectorised log/exp (4.3e-8 measured)")
+EVAL_LOSS = Close(rtol=2e-2, why="eval-mode loss: Adam turns last-bit noise in BatchNorm-shadowed biases into lr-sized steps (3.7e-3 measured)")
+SCORE = Close(atol=2e-2, why="AUC and accuracy on ~1,000 test rows, same amplification (5.0e-3 measured)")
+FLAGS = Close(atol=0.15, why="precision/recall/F1 at a 0.5 threshold that flags few rows after 5 rounds: one flipped row moves precision by 1/flagged (0.058 measured)")
+TOLERANCES: dict[str, dict[str, Close]] = {
+    "rounds": {
+        "train_loss": TRAIN_LOSS, "val_loss": EVAL_LOSS, "loss": EVAL_LOSS, "client_loss": EVAL_LOSS, "auc": SCORE, "accuracy": SCORE,
+        "client_auc": SCORE, "client_accuracy": SCORE, "precision": FLAGS, "recall": FLAGS, "f1": FLAGS,
+    },
+    "clients": {"train_loss": TRAIN_LOSS},
+    "taus": {"shape": FIT, "scale": FIT, "tau_s": FIT},
+}  # fmt: skip
+FITTED_EVENTS = {"tau_refit"}  # event kinds whose ``value`` is a fitted τ (FIT); every other value is exact
+SURROGATE = Close(rtol=1e-12, why="the surrogate's curve through Python's math.exp (libm): at most the last bit")
+
+
+def tolerance(name: str, table: str, column: str) -> Close | None:
+    """How column ``column`` of ``table`` in case ``name`` is compared: ``None`` is exactly."""
+    close = TOLERANCES.get(table, {}).get(column)
+    if close is not None and name.startswith("system_only") and table == "rounds":
+        return SURROGATE  # no torch: the metrics are the learning curve's
+    return close
+
+
+def assert_close(got: pd.Series, want: pd.Series, close: Close, what: str) -> None:
+    """``got`` equals ``want`` within ``close`` (NaN where ``want`` is NaN)."""
+    g, w = got.to_numpy(dtype=float), want.to_numpy(dtype=float)
+    np.testing.assert_allclose(g, w, rtol=close.rtol, atol=close.atol, equal_nan=True, err_msg=f"{what}: {close.why}")
+
+
+def assert_matches(name: str, table: str, got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Table ``table`` of case ``name`` matches its fixture: exactly, or within the column's tolerance."""
+    assert list(want.columns) == [c for c in got.columns if c in want.columns], f"{name} {table}: columns"
+    assert len(got) == len(want), f"{name} {table}: {len(got)} rows, fixture has {len(want)}"
+    got = got[list(want.columns)]
+    exact = [c for c in want.columns if tolerance(name, table, c) is None]
+    if table == "events":
+        fitted = want["kind"].isin(FITTED_EVENTS).to_numpy()
+        assert_close(got["value"][fitted], want["value"][fitted], FIT, f"{name} events value of {sorted(FITTED_EVENTS)}")
+        got, want = got.assign(value=got["value"].where(~fitted)), want.assign(value=want["value"].where(~fitted))
+    pd.testing.assert_frame_equal(got[exact], want[exact], check_exact=True, obj=f"{name} {table}")
+    misses = []
+    for column in want.columns.difference(exact):
+        try:
+            assert_close(got[column], want[column], tolerance(name, table, column), f"{name} {table}.{column}")  # type: ignore[arg-type]
+        except AssertionError as exc:
+            misses.append(str(exc))
+    assert not misses, "\n".join(misses)
+
+
+def assert_case(name: str, tables: dict[str, pd.DataFrame]) -> None:
+    """Every table of case ``name`` matches its fixture."""
     for table in TABLES:
         path = GOLDEN / name / f"{table}.csv"
         if not path.exists():
             assert tables[table].empty, f"{name}: {table} has rows but no fixture"
             continue
-        want = pd.read_csv(path)
-        got = _roundtrip(tables[table])
-        assert list(want.columns) == [c for c in got.columns if c in want.columns], f"{name} {table}: columns"
-        pd.testing.assert_frame_equal(got[list(want.columns)], want, check_exact=True, obj=f"{name} {table}")
+        assert_matches(name, table, _roundtrip(tables[table]), pd.read_csv(path))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_engine_reproduces_the_golden_tables(name):
+    tables = run_case(name)
+    assert {"failure", "repair"} <= set(tables["events"]["kind"]) or name == "failure_trace"
+    assert_case(name, tables)
+
+
+def test_the_tolerances_still_catch_a_one_line_change(monkeypatch):
+    """A one-line slip in the engine fails the tolerant comparison: clients seeding their
+    training from the wrong round (``rnd + 1``) change only batch order and dropout
+    masks, and still the training losses move far outside ``TRAIN_LOSS``."""
+    from fedsim.fl.client import Client
+    from fedsim.seeding import torch_seed
+
+    monkeypatch.setattr(Client, "train_seed", lambda self, rnd, origin: torch_seed(self.seed, "train", rnd + 1, self.cid))
+    with pytest.raises(AssertionError, match="train_loss"):
+        assert_case("fedavg_failures", run_case("fedavg_failures"))
 
 
 def regenerate() -> None:
