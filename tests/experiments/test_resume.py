@@ -81,4 +81,3 @@ def test_measured_aggregation_times_are_replayed_not_measured_again():
     pd.testing.assert_frame_equal(resumed.rounds.drop(columns="wall_s").iloc[:k], reference.rounds.drop(columns="wall_s").iloc[:k])
     upto = reference.events["time_s"] <= snap.rounds[-1]["time_s"]
     pd.testing.assert_frame_equal(resumed.events[: int(upto.sum())], reference.events[upto])
-
