@@ -37,7 +37,7 @@ from benchmarks.workload import SPEC, common_args, make_model, setup  # noqa: E4
 from fedsim.fl.server import Stopping  # noqa: E402
 from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate  # noqa: E402
 from fedsim.fl.strategies import FedAvg  # noqa: E402
-from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial  # noqa: E402
+from fedsim.fl.surrogate import LearningCurve, system_only  # noqa: E402
 from fedsim.sim.compute import ComputeModel  # noqa: E402
 from fedsim.sim.failures import FailureModel, repair_sampler  # noqa: E402
 
@@ -96,10 +96,9 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -
     try:
         t0 = time.perf_counter()
         res = simulate(
-            model=model, initial=surrogate_initial(), clients=[2000] * n, speeds=speeds,
-            strategy=FedAvg(), spec=SPEC, compute=ComputeModel(0.002), network=network, val=None, test=None,
-            settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds)),
-            executor=SurrogateExecutor.factory(curve), evaluator=curve.evaluate,
+            model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
+            val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds)),
+            **system_only(curve, SPEC),
         )
         wall = time.perf_counter() - t0
     finally:
@@ -109,7 +108,7 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -
     logged = len(res.events)
     return {"clients": n, "rounds": rounds, "events": events, "wall_s": wall, "events_per_s": events / wall,
             "logged_events": logged, "logged_events_per_s": logged / wall, "virtual_s": res.virtual_s,
-            "final_accuracy": float(res.rounds["accuracy"].iloc[-1]),
+            "final_surrogate_accuracy": float(res.rounds["surrogate_accuracy"].iloc[-1]),
             # the fields the older version of this script printed
             "simpy_events": events, "simpy_events_per_s": events / wall}
 
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
                   f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['events']} SimPy events ({out['events_per_s']:,.0f}/s, "
                   f"{out['events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
-                  f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final accuracy {out['final_accuracy']:.3f}")
+                  f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final surrogate accuracy {out['final_surrogate_accuracy']:.3f}")
     if len(outs) > 1 and not args.json:
         base, capped = outs.values()
         print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['events_per_s'] / base['events_per_s']:.2f}×")

@@ -9,7 +9,7 @@ in the field comments.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -18,9 +18,11 @@ from omegaconf import MISSING
 from fedsim.errors import FedsimError
 from fedsim.fl.aggregation_cost import KINDS as AGGREGATION_KINDS
 from fedsim.models.dnn import PAPER_HIDDEN
+from fedsim.train.local import OPTIMIZERS
 
 TAU_RULES = ("auto", "adaptive")  # checkpoint.tau_s values that are rules, not numbers
-OBJECTIVES = ("final_accuracy", "virtual_s", "time_to_target_s")  # run.objective
+PARTITIONS = ("iid", "dirichlet", "natural")  # data.partition
+OBJECTIVES = ("virtual_s", "time_to_target_s")  # run.objective, besides final_<metric> of the task's metrics
 
 
 def _require(ok: bool, key: str, allowed: str, value: object, *, finite: bool = True) -> None:
@@ -37,7 +39,7 @@ class DataConfig:
 
     source: Any = MISSING  # a loader config with _target_ (conf/data/source/*.yaml)
     num_clients: int = 6
-    partition: str = "iid"  # iid | dirichlet (label skew over attack categories)
+    partition: str = "iid"  # iid | dirichlet (label skew over classes or attack categories) | natural (the data's own owners: devices, writers)
     alpha: float = 0.5  # Dirichlet concentration; small = more skewed
     val_fraction: float = 0.1  # share of training rows the server keeps for early stopping
     max_rows: int | None = None  # keep at most this many training rows (seeded sample, stratified by category); test rows stay
@@ -49,7 +51,7 @@ class DataConfig:
         _require(self.declared_rows is None or self.declared_rows >= self.num_clients, "data.declared_rows", "≥ data.num_clients or null", self.declared_rows)
         _require(self.declared_features >= 1, "data.declared_features", "≥ 1", self.declared_features)
         _require(self.num_clients >= 1, "data.num_clients", "≥ 1", self.num_clients)
-        _require(self.partition in ("iid", "dirichlet"), "data.partition", "iid or dirichlet", self.partition)
+        _require(self.partition in PARTITIONS, "data.partition", ", ".join(PARTITIONS), self.partition)
         _require(self.alpha > 0, "data.alpha", "> 0", self.alpha)
         _require(0 < self.val_fraction < 1, "data.val_fraction", "in (0, 1)", self.val_fraction)
 
@@ -70,26 +72,32 @@ class DNNConfig:
 
 @dataclass
 class StrategyConfig:
-    """Client selection, aggregation and local training (Adam, as in the paper).
+    """Client selection, aggregation (the class ``_target_`` names) and local training.
 
     ``fedavg`` and ``proposed`` (FedAvg aggregation plus the paper's fault tolerance)
     use this schema; strategies with settings of their own extend it below, so a key
-    that the chosen strategy does not have is rejected.
+    that the chosen strategy does not have is rejected. Every field but the local
+    training ones (:data:`LOCAL_KEYS`) goes to the strategy's constructor. A user's
+    strategy YAML without a schema becomes a :class:`PluginStrategyConfig`.
     """
 
-    name: str = "fedavg"
+    _target_: str = "fedsim.fl.strategies.FedAvg"
+    name: str = "fedavg"  # a label for tables and figures
     fraction: float = 1.0  # share of clients selected per round
     min_clients: int = 1
     local_epochs: int = 1
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-3  # the clients' learning rate
+    optimizer: str = "adam"  # the clients' optimiser: adam (the checkpointing paper's) | sgd (FedProx's)
+    momentum: float = 0.0  # sgd: heavy-ball momentum
 
-    def names(self) -> tuple[str, ...]:
-        """The ``name`` values this schema serves."""
-        return ("fedavg", "proposed")
+    def constructor_kwargs(self) -> dict[str, Any]:
+        """The strategy's own settings: every field but the local-training ones and ``_target_``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in LOCAL_KEYS}
 
     def __post_init__(self) -> None:
-        _require(self.name in self.names(), "strategy.name", " or ".join(self.names()), self.name)
+        _require(self.optimizer in OPTIMIZERS, "strategy.optimizer", " or ".join(OPTIMIZERS), self.optimizer)
+        _require(0 <= self.momentum < 1, "strategy.momentum", "in [0, 1)", self.momentum)
         _require(0 < self.fraction <= 1, "strategy.fraction", "in (0, 1]", self.fraction)
         _require(self.min_clients >= 1, "strategy.min_clients", "≥ 1", self.min_clients)
         _require(self.local_epochs >= 1, "strategy.local_epochs", "≥ 1", self.local_epochs)
@@ -97,15 +105,37 @@ class StrategyConfig:
         _require(self.lr > 0, "strategy.lr", "> 0", self.lr)
 
 
+LOCAL_KEYS = ("_target_", "name", "local_epochs", "batch_size", "lr", "optimizer", "momentum")  # strategy keys the engine reads
+
+
+@dataclass
+class PluginStrategyConfig(StrategyConfig):
+    """A user's strategy from a YAML without a schema: the base fields, and ``options`` for its constructor."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, node: dict[str, Any]) -> PluginStrategyConfig:
+        """Split a strategy node into the base fields and the rest (the constructor's own keywords)."""
+        base = {f.name for f in fields(StrategyConfig)}
+        known = {k: v for k, v in node.items() if k in base}
+        _require("_target_" in known, "strategy._target_", "the strategy's class (e.g. mypkg.Median)", known.get("_target_"))
+        known.setdefault("name", str(known["_target_"]).rsplit(".", 1)[-1].lower())
+        return cls(**known, options={k: v for k, v in node.items() if k not in base})
+
+    def constructor_kwargs(self) -> dict[str, Any]:
+        """The base fields the constructor takes, and the plug-in's own options."""
+        return {**{k: v for k, v in super().constructor_kwargs().items() if k != "options"}, **self.options}
+
+
 @dataclass
 class FedProxConfig(StrategyConfig):
     """FedProx: FedAvg plus a proximal term μ/2·‖w − w_global‖² in each client's loss."""
 
+    _target_: str = "fedsim.fl.strategies.FedProx"
     name: str = "fedprox"
     mu: float = 0.01  # proximal weight; 0 is FedAvg exactly
 
-    def names(self) -> tuple[str, ...]:
-        return ("fedprox",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,14 +146,13 @@ class FedProxConfig(StrategyConfig):
 class FedOptConfig(StrategyConfig):
     """FedAdam / FedYogi: an adaptive optimiser on the server (Reddi et al., 2021)."""
 
+    _target_: str = "fedsim.fl.strategies.FedAdam"  # or fedsim.fl.strategies.FedYogi
     name: str = "fedadam"
     server_lr: float = 0.01  # η
     beta1: float = 0.9
     beta2: float = 0.99
     tau: float = 1e-3  # adaptivity τ: floor of the denominator, and √v₀
 
-    def names(self) -> tuple[str, ...]:
-        return ("fedadam", "fedyogi")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -137,6 +166,7 @@ class FedOptConfig(StrategyConfig):
 class FedL2PConfig(StrategyConfig):
     """FedL2P: FedAvg's global model plus meta-nets that personalise it per client (fedsim.fl.strategies.fedl2p)."""
 
+    _target_: str = "fedsim.fl.strategies.fedl2p.fedl2p"
     name: str = "fedl2p"
     finetune_steps: int = 5  # SGD steps of a client's personalisation (each is also unrolled for the hypergradient)
     finetune_batch_size: int = 32
@@ -147,8 +177,6 @@ class FedL2PConfig(StrategyConfig):
     meta_hidden: int = 100  # width of the meta-nets' hidden layers
     meta_val_fraction: float = 0.2  # share of a client's rows held out for its meta-validation loss
 
-    def names(self) -> tuple[str, ...]:
-        return ("fedl2p",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -274,7 +302,7 @@ class RunConfig:
     round_policy: str = "wait_all"  # wait_all | deadline
     deadline_s: float = math.inf  # virtual seconds after broadcast (deadline policy)
     aggregation_s: float = 0.1  # virtual seconds the server spends aggregating
-    target_accuracy: float = 0.9  # summary reports the virtual time to first reach it
+    target_accuracy: float = 0.9  # summary reports the virtual time until the task's target metric first reaches it (accuracy; R² for regression)
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
     client_eval: bool = False  # score each client's (personalised) model on its own test rows every round: client_eval.csv
@@ -283,7 +311,7 @@ class RunConfig:
     keep_snapshots: int = 2  # snapshots kept on disk (older ones are deleted)
     on_divergence: str = "stop"  # NaN/inf loss or weights in training: stop (one line naming where) | skip_client (drop the update) | ignore
     repeats: int = 1  # > 1: run seeds seed … seed + repeats − 1 (into seed_<s>/) and report their mean
-    objective: str = "final_accuracy"  # what a job returns to a sweeper: final_accuracy | virtual_s | time_to_target_s
+    objective: str | None = None  # what a job returns to a sweeper: final_<metric> (a metric the task reports) | virtual_s | time_to_target_s; null: final_<the task's target metric>
     aggregation: str = "constant"  # constant | linear | measured: time beyond aggregation_s (fedsim.fl.aggregation_cost)
     aggregation_per_param_s: float = 2e-9  # linear: virtual s per update × parameter (FedAvg's sum measured 1.0–1.8 ns on one core)
     aggregation_scale: float = 1.0  # measured: virtual seconds per wall second of the real aggregation
@@ -300,7 +328,7 @@ class RunConfig:
         _require(self.keep_snapshots >= 1, "run.keep_snapshots", "≥ 1", self.keep_snapshots)
         _require(self.on_divergence in ("stop", "skip_client", "ignore"), "run.on_divergence", "stop, skip_client or ignore", self.on_divergence)
         _require(self.repeats >= 1, "run.repeats", "≥ 1", self.repeats)
-        _require(self.objective in OBJECTIVES, "run.objective", " or ".join(OBJECTIVES), self.objective)
+        _require(self.objective is None or self.objective in OBJECTIVES or self.objective.startswith("final_"), "run.objective", "final_<metric>, " + " or ".join(OBJECTIVES), self.objective)
         _require(self.aggregation in AGGREGATION_KINDS, "run.aggregation", ", ".join(AGGREGATION_KINDS), self.aggregation)
         _require(self.aggregation_per_param_s >= 0, "run.aggregation_per_param_s", "≥ 0", self.aggregation_per_param_s)
         _require(self.aggregation_scale > 0, "run.aggregation_scale", "> 0", self.aggregation_scale)
@@ -362,12 +390,54 @@ class RecoveryConfig:
 
 
 @dataclass
+class BinaryAnomalyConfig:
+    """Binary anomaly detection (fedsim.tasks.BinaryAnomalyDetection): labels 0/1, AUC and flags at a threshold."""
+
+    _target_: str = "fedsim.tasks.BinaryAnomalyDetection"
+    anomaly_ratio: float | None = None  # share flagged by a percentile threshold (DAGMM); null: the training rows' share
+
+    def __post_init__(self) -> None:
+        _require(self.anomaly_ratio is None or 0 < self.anomaly_ratio < 1, "task.anomaly_ratio", "in (0, 1) or null", self.anomaly_ratio)
+
+
+@dataclass
+class ClassificationConfig:
+    """Multi-class classification (fedsim.tasks.Classification): cross-entropy, accuracy, macro-F1, per-class recall."""
+
+    _target_: str = "fedsim.tasks.Classification"
+    num_classes: int | None = None  # null: from the data
+    top_k: int = 5  # top-k accuracy when there are more than k classes; 0: never
+    max_class_columns: int = 20  # recall_<c> columns only up to this many classes
+
+    def __post_init__(self) -> None:
+        _require(self.num_classes is None or self.num_classes >= 2, "task.num_classes", "≥ 2 or null", self.num_classes)
+        _require(self.top_k >= 0, "task.top_k", "≥ 0", self.top_k)
+        _require(self.max_class_columns >= 0, "task.max_class_columns", "≥ 0", self.max_class_columns)
+
+
+@dataclass
+class RegressionConfig:
+    """Regression (fedsim.tasks.Regression): MSE; reports MSE, MAE and R²."""
+
+    _target_: str = "fedsim.tasks.Regression"
+    outputs_per_row: int | None = None  # null: from the data
+
+    def __post_init__(self) -> None:
+        _require(self.outputs_per_row is None or self.outputs_per_row >= 1, "task.outputs_per_row", "≥ 1 or null", self.outputs_per_row)
+
+
+@dataclass
 class Config:
-    """The whole run; each field is one config group under ``conf/``."""
+    """The whole run; each field is one config group under ``conf/``.
+
+    ``model``, ``task`` and ``strategy`` are a class (or function) named by ``_target_``
+    and its arguments: fedsim's own come with schemas, a user's from their own YAML.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: Any = MISSING
-    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    task: Any = MISSING
+    strategy: Any = MISSING
     failure: FailureConfig = field(default_factory=FailureConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
@@ -376,6 +446,8 @@ class Config:
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.strategy, dict):  # a user's strategy YAML, no schema
+            self.strategy = PluginStrategyConfig.from_mapping(self.strategy)
         if self.data.declared_rows is not None and not self.compute.system_only:
             raise FedsimError("data.declared_rows needs compute.system_only=true (real training needs real rows); drop it or add compute.system_only=true")
         if self.compute.system_only and self.run.aggregation == "measured":
@@ -388,6 +460,10 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
+    cs.store(group="strategy", name="base_schema", node=StrategyConfig)
+    cs.store(group="task", name="binary_anomaly_schema", node=BinaryAnomalyConfig)
+    cs.store(group="task", name="classification_schema", node=ClassificationConfig)
+    cs.store(group="task", name="regression_schema", node=RegressionConfig)
     cs.store(group="strategy", name="fedprox_schema", node=FedProxConfig)
     cs.store(group="strategy", name="fedopt_schema", node=FedOptConfig)
     cs.store(group="strategy", name="fedl2p_schema", node=FedL2PConfig)

@@ -16,6 +16,8 @@ from tqdm import tqdm
 
 log = logging.getLogger("fedsim")
 _BARS = True  # switched off where several jobs share one terminal (parallel launchers)
+HEADLINE = ("accuracy", "r2", "surrogate_accuracy", "auc", "macro_f1", "mse")  # metrics progress lines show, where a row or summary has them
+LABELS = {"auc": "AUC", "macro_f1": "macro-F1", "r2": "R²", "mse": "MSE"}
 
 
 def allow_bars(on: bool) -> None:
@@ -46,14 +48,15 @@ class RoundProgress:
 
     def __call__(self, row: Mapping[str, object]) -> None:
         """Report one finished round (a row of ``rounds.csv``)."""
-        acc, t = float(row["accuracy"]), float(row["time_s"])  # type: ignore[arg-type]
+        metric = next((k for k in HEADLINE if k in row), "train_loss")  # the task's first headline metric
+        value, t = float(row[metric]), float(row["time_s"])  # type: ignore[arg-type]
         if self.bar is not None:
-            self.bar.set_postfix_str(f"accuracy {acc:.4f}, virtual {t:.1f} s", refresh=False)
+            self.bar.set_postfix_str(f"{metric} {value:.4f}, virtual {t:.1f} s", refresh=False)
             self.bar.update(1)
             if int(row["round"]) >= self.total:  # type: ignore[call-overload]
                 self.close()
         else:
-            self.logger.info("round %s/%d: accuracy %.4f at %.1f virtual s", row["round"], self.total, acc, t)
+            self.logger.info("round %s/%d: %s %.4f at %.1f virtual s", row["round"], self.total, metric, value, t)
 
     def close(self) -> None:
         """Remove the bar (it is also closed when garbage-collected, e.g. after early stopping)."""
@@ -68,10 +71,10 @@ def round_progress(total: int, desc: str = "rounds", stream: IO[str] | None = No
 
 
 def job_line(num: int | None, total: int | None, summary: Mapping[str, object], where: str) -> str:
-    """One line per finished job: position in the sweep, final metrics, virtual and wall time."""
+    """One line per finished job: position in the sweep, the task's headline metrics, virtual and wall time."""
     head = f"job {num + 1}/{total}: " if num is not None and total else ("job %d: " % (num + 1) if num is not None else "")
+    shown = [f"{LABELS.get(m, m)} {float(summary[f'final_{m}']):.4f}" for m in HEADLINE if f"final_{m}" in summary]  # type: ignore[arg-type]
     return (
-        f"{head}done: {summary['rounds']} rounds, accuracy {float(summary['final_accuracy']):.4f}, "  # type: ignore[arg-type]
-        f"AUC {float(summary['final_auc']):.4f}, virtual {float(summary['virtual_s']):.1f} s, "  # type: ignore[arg-type]
-        f"wall {float(summary['wall_total_s']):.1f} s -> {where}"  # type: ignore[arg-type]
+        f"{head}done: {summary['rounds']} rounds, {', '.join(shown)}{', ' if shown else ''}"
+        f"virtual {float(summary['virtual_s']):.1f} s, wall {float(summary['wall_total_s']):.1f} s -> {where}"  # type: ignore[arg-type]
     )

@@ -77,9 +77,10 @@ def sweep_values(o: Override) -> list[str]:
     return list(o.sweep_string_iterator())
 
 
-def objective_value(summary: Mapping[str, object], name: str) -> float:
-    """What a job returns to a sweeper: the summary field ``name`` (``run.objective``); NaN (a target never reached) is +∞."""
-    value = float(summary[name])  # type: ignore[arg-type]
+def objective_value(summary: Mapping[str, object], name: str | None) -> float:
+    """What a job returns to a sweeper: the summary field ``name`` (``run.objective``; None: the final value of the
+    task's target metric); NaN (a target never reached) is +∞."""
+    value = float(summary[name or f"final_{summary['target_metric']}"])  # type: ignore[arg-type]
     return math.inf if math.isnan(value) else value
 
 

@@ -1,5 +1,5 @@
-"""Datasets (embedded synthetic default, real loaders) and client partitioners."""
+"""Datasets (embedded synthetic default, real loaders, built-in multi-class problems) and client partitioners."""
 
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 
-__all__ = ["TabularData"]
+__all__ = ["Dataset"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedsim.data import preprocess
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.data.kddcup99 import NORMAL
 from fedsim.errors import FedsimError
 
@@ -78,7 +78,7 @@ def build_clients(
     *,
     scaling: preprocess.Scaling = "minmax",
     normal: str = NORMAL,
-) -> tuple[TabularData, ...]:
+) -> tuple[Dataset, ...]:
     """Each client's encoded data; y = 1 for ``normal`` rows (the DAGMM anomaly class).
 
     One scaler is fit on all clients' training rows: its statistics are sums that
@@ -88,7 +88,7 @@ def build_clients(
     names = preprocess.feature_names(table)
     anomaly = (table.category == normal).astype(np.int64)
     return tuple(
-        TabularData(
+        Dataset(
             x_train=preprocess.encode(table, c.train, scaler),
             y_train=anomaly[c.train],
             x_test=preprocess.encode(table, c.test, scaler),

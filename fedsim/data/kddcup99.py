@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.data import cache, preprocess
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.seeding import rng
 
 DEFAULT_PATH = preprocess.SHARED_DATASETS / "kddcup99" / "kddcup.data_10_percent.gz"
@@ -74,7 +74,7 @@ def load_kddcup99(
     scaling: preprocess.Scaling = "standard",
     max_rows: int | None = None,
     cache_dir: str | Path | None = None,
-) -> TabularData:
+) -> Dataset:
     """Train/test split of KDD Cup 99 (y = 1 for attacks; categories keep the attack type)."""
     table = read_kddcup99(path, max_rows=max_rows, cache_dir=cache_dir)
     train, test = preprocess.stratified_split(table.category, test_fraction, rng(seed, "kddcup99-split"))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.data import cache, preprocess
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.data.kddcup99 import parse_kdd, read_kdd_frame
 
 DEFAULT_DIR = preprocess.SHARED_DATASETS / "nsl-kdd"
@@ -33,7 +33,7 @@ def load_nsl_kdd(
     scaling: preprocess.Scaling = "standard",
     max_rows: int | None = None,
     cache_dir: str | Path | None = None,
-) -> TabularData:
+) -> Dataset:
     """NSL-KDD's official split (y = 1 for attacks; categories keep the attack type)."""
     paths = (
         preprocess.resolve(path, DEFAULT_DIR / "KDDTrain+.txt", what="NSL-KDD training file", config_key="data.source.path"),

@@ -130,3 +130,24 @@ def by_category(
     for k, part in enumerate(np.array_split(rng.permutation(np.flatnonzero(is_shared)), num_clients)):
         shards[k].append(part)
     return [np.sort(np.concatenate(s)).astype(np.int64) for s in shards]
+
+
+def natural(groups: np.ndarray, num_clients: int, min_rows: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
+    """One client per owner in ``groups`` (a device, writer or user id per row), in sorted owner order.
+
+    Returns each client's rows and the owner ids, so a test set can be dealt by the same owners.
+    """
+    owners, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    if len(owners) != num_clients:
+        raise FedsimError(f"data.partition=natural makes one client per owner and the data has {len(owners)} owners; set data.num_clients={len(owners)}")
+    shards = [np.flatnonzero(inverse == k) for k in range(len(owners))]
+    short = [str(owners[k]) for k, rows in enumerate(shards) if len(rows) < min_rows]
+    if short:
+        raise FedsimError(f"data.partition=natural leaves owner {short[0]} fewer than {min_rows} training rows; lower data.val_fraction or drop that owner from the data")
+    return shards, owners
+
+
+def by_owner(groups: np.ndarray, owners: np.ndarray) -> list[np.ndarray]:
+    """The rows of each owner in ``owners`` (a client may get none)."""
+    groups = np.asarray(groups)
+    return [np.flatnonzero(groups == owner).astype(np.int64) for owner in owners]

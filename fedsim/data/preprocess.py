@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 import fedsim
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.errors import FedsimError
 
 Scaling = Literal["standard", "minmax", "none"]
@@ -257,10 +257,10 @@ def to_tabular(
     scaling: Scaling,
     name: str,
     info: dict[str, object],
-) -> TabularData:
+) -> Dataset:
     """Encode a train/test split; numeric scaling is fit on the training rows only."""
     scaler = fit_scaler(table.numeric[train], scaling)
-    return TabularData(
+    return Dataset(
         x_train=encode(table, train, scaler),
         y_train=table.label[train],
         x_test=encode(table, test, scaler),

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.data import cache, preprocess
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.errors import FedsimError
 from fedsim.seeding import rng
 
@@ -150,7 +150,7 @@ def load_road(
     test_fraction: float = 0.3,
     scaling: preprocess.Scaling = "standard",
     cache_dir: str | Path | None = None,
-) -> TabularData:
+) -> Dataset:
     """ROAD windows; ``include`` keeps only attack captures whose name contains it."""
     root = Path(DEFAULT_DIR if path is None else path).expanduser()
     if not (root / "ambient").is_dir():

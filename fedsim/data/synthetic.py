@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.seeding import rng as stream
 
 PROTOS = ("tcp", "udp", "icmp")
@@ -55,7 +55,7 @@ def make_synthetic(
     separation: float = 1.0,
     test_fraction: float = 0.25,
     seed: int = 0,
-) -> TabularData:
+) -> Dataset:
     """Generate, encode and standardise (train statistics only) the synthetic dataset."""
     if n_samples < 10:
         raise ValueError(f"data.source.n_samples must be ≥ 10 (got {n_samples})")
@@ -95,7 +95,7 @@ def make_synthetic(
     sd = x[~test, :n_numeric].std(0) + 1e-8
     x[:, :n_numeric] = (x[:, :n_numeric] - mu) / sd
     features = tuple(f"f{i}" for i in range(n_numeric)) + tuple(f"proto_{p}" for p in PROTOS) + tuple(f"state_{s}" for s in STATES)
-    return TabularData(
+    return Dataset(
         x_train=x[~test],
         y_train=y[~test],
         x_test=x[test],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fedsim.data import cache, preprocess
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.errors import FedsimError
 from fedsim.seeding import rng
 
@@ -68,7 +68,7 @@ def load_unsw_nb15(
     scaling: preprocess.Scaling = "standard",
     max_rows: int | None = None,
     cache_dir: str | Path | None = None,
-) -> TabularData:
+) -> Dataset:
     """UNSW-NB15: ``path`` trains (split when ``test_path`` is None), ``test_path`` tests."""
     paths = (preprocess.resolve(path, DEFAULT_PATH, what="UNSW-NB15 file", config_key="data.source.path"),)
     if test_path is not None:

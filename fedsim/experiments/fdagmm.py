@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from fedsim.data.dataset import TabularData
+from fedsim.data.dataset import Dataset
 from fedsim.data.fdagmm_scenarios import COMMON_SHARE, build_clients, scenario_rows
 from fedsim.data.kddcup99 import read_kddcup99
 from fedsim.fl.server import Stopping
@@ -40,6 +40,7 @@ from fedsim.fl.strategies import FedAvg
 from fedsim.models.dagmm import DAGMM, pool_gmm
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
+from fedsim.tasks import BinaryAnomalyDetection
 from fedsim.train.evaluate import classification_metrics
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState, local_train, steps_per_epoch
@@ -90,7 +91,7 @@ class FdagmmStudy:
     cache_dir: str | None = None
 
 
-def client_data(study: FdagmmStudy, scenario: int, seed: int) -> tuple[TabularData, TabularData]:
+def client_data(study: FdagmmStudy, scenario: int, seed: int) -> tuple[Dataset, Dataset]:
     """Client 0 and client 1 of one scenario and seed."""
     table = read_kddcup99(study.path, cache_dir=study.cache_dir)
     rows = scenario_rows(table.category, COMMON_SHARE[scenario], rng(seed, "fdagmm-scenario", scenario))
@@ -98,7 +99,7 @@ def client_data(study: FdagmmStudy, scenario: int, seed: int) -> tuple[TabularDa
     return c0, c1
 
 
-def _tensors(data: TabularData) -> tuple[torch.Tensor, torch.Tensor]:
+def _tensors(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
 
 
@@ -115,7 +116,7 @@ def train_alone(model: DAGMM, x: torch.Tensor, *, epochs: int, study: FdagmmStud
     return model
 
 
-def train_federated(model: DAGMM, clients: Sequence[TabularData], *, study: FdagmmStudy, seed: int) -> DAGMM:
+def train_federated(model: DAGMM, clients: Sequence[Dataset], *, study: FdagmmStudy, seed: int) -> DAGMM:
     """FDAGMM in the simulator, then the federated mixture estimate (pooled per-client GMMs)."""
     layout = FlatLayout.of(model)
     c0 = clients[0]
@@ -127,12 +128,12 @@ def train_federated(model: DAGMM, clients: Sequence[TabularData], *, study: Fdag
         clients=[_tensors(c) for c in clients],
         speeds=np.ones(len(clients)),
         strategy=FedAvg(),
-        spec=LocalSpec(batch_size=study.batch_size, lr=study.lr, epochs=study.round_epochs),
+        spec=LocalSpec(batch_size=study.batch_size, lr=study.lr, epochs=study.round_epochs, task=BinaryAnomalyDetection(anomaly_ratio=ratio)),
         compute=ComputeModel(1e-5),
         network=NetworkSpec(),
         val=(x_all0, torch.zeros(len(x_all0))),
         test=(torch.from_numpy(c0.x_test), torch.from_numpy(c0.y_test)),
-        settings=SimSettings(seed=seed, stopping=Stopping(max_rounds=study.rounds), anomaly_ratio=ratio),
+        settings=SimSettings(seed=seed, stopping=Stopping(max_rounds=study.rounds)),
     )
     layout.load(model, result.final)
     estimates = [model.estimate_gmm(_tensors(c)[0]) for c in clients]
@@ -141,7 +142,7 @@ def train_federated(model: DAGMM, clients: Sequence[TabularData], *, study: Fdag
     return model
 
 
-def evaluate_on(model: DAGMM, client: TabularData, anomaly_ratio: float | None) -> dict[str, float]:
+def evaluate_on(model: DAGMM, client: Dataset, anomaly_ratio: float | None) -> dict[str, float]:
     """Precision/recall/F1 on the client's test rows, threshold from its train + test energies."""
     model.eval()
     train_scores = model.scores(torch.from_numpy(client.x_train))

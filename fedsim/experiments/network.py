@@ -30,7 +30,8 @@ from hydra.utils import instantiate
 
 from fedsim.config import Config
 from fedsim.errors import FedsimError
-from fedsim.experiments.run import build_model, build_network, run_experiment, time_to_accuracy
+from fedsim.experiments.plugins import build_model, build_task
+from fedsim.experiments.run import build_network, run_experiment, time_to_target
 from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.round_time import fluid_round_s, identical_round_s, knee
 from fedsim.fl.surrogate import LearningCurve
@@ -147,7 +148,8 @@ def run_point(cfg: Config, model: Model, *, mode: str, server_mbps: float | None
     rounds = result.rounds
     rows = result.clients[result.clients["round"] == 1].sort_values("client")["num_samples"].to_numpy()
     predicted = predicted_round_s(cfg, rows, model)
-    reached = rounds.loc[rounds["accuracy"] >= cfg.run.target_accuracy, "round"]
+    accuracy = result.task.target_metric  # the surrogate's modelled accuracy
+    reached = rounds.loc[rounds[accuracy] >= cfg.run.target_accuracy, "round"]
     n_target = int(reached.iloc[0]) if len(reached) else math.nan
     measured = float(rounds["round_time_s"].mean())
     return {
@@ -163,9 +165,9 @@ def run_point(cfg: Config, model: Model, *, mode: str, server_mbps: float | None
         "rel_error": measured / predicted - 1,
         "closed_form_round_s": closed_form_round_s(cfg, cfg.data.num_clients, float(rows.mean()), model, server_mbps) if spread == 0 else math.nan,
         "rounds_to_target": n_target,
-        "time_to_target_s": time_to_accuracy(rounds, cfg.run.target_accuracy),
+        "time_to_target_s": time_to_target(rounds, accuracy, cfg.run.target_accuracy),
         "predicted_time_to_target_s": n_target * predicted,
-        "final_accuracy": float(rounds["accuracy"].iloc[-1]),
+        f"final_{accuracy}": float(rounds[accuracy].iloc[-1]),
         "wall_s": wall,
     }
 
@@ -173,7 +175,7 @@ def run_point(cfg: Config, model: Model, *, mode: str, server_mbps: float | None
 def model_facts(cfg: Config) -> Model:
     """Message bits and aggregated entries of the configured model (built once on CPU)."""
     data = instantiate(dataclasses.replace(cfg.data.source, n_samples=100), seed=cfg.run.seed)
-    layout = FlatLayout.of(build_model(cfg, data.num_features, torch.device("cpu")))
+    layout = FlatLayout.of(build_model(cfg, build_task(cfg, data), data.input_shape, torch.device("cpu")))
     return Model(bits=8.0 * layout.nbytes(), parameters=layout.size)
 
 

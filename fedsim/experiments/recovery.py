@@ -16,7 +16,7 @@ import pandas as pd
 
 from fedsim import figures
 from fedsim.config import Config
-from fedsim.experiments.run import ACCOUNTS, run_experiment, time_to_accuracy
+from fedsim.experiments.run import ACCOUNTS, run_experiment, time_to_target
 from fedsim.results import markdown_table, write_json, write_table, write_text
 
 log = logging.getLogger("fedsim.recovery")
@@ -51,7 +51,7 @@ def compare(cfg: Config, target_accuracy: float) -> tuple[pd.DataFrame, pd.DataF
         rows.append(
             {
                 "policy": name,
-                "time_to_target_s": time_to_accuracy(result.rounds, target_accuracy),
+                "time_to_target_s": time_to_target(result.rounds, result.task.target_metric, target_accuracy),
                 "virtual_s": result.virtual_s,
                 "final_accuracy": float(last["accuracy"]),
                 "final_auc": float(last["auc"]),

@@ -6,7 +6,7 @@ into ``seed_<s>/`` of the job's directory (a complete run each), then writes
 ``run.objective`` names the summary field the hydra task function returns, so
 ``hydra/sweeper=optuna`` can minimise, say, the mean virtual time to finish over the
 same seeds in every trial (common random numbers: trials differ only in what is swept).
-A plain run (``repeats=1``, ``objective=final_accuracy``) is unchanged.
+A plain run (``repeats=1``) is unchanged.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ SEEDS = "seeds.csv"
 
 
 def mean_summary(table: pd.DataFrame) -> dict[str, object]:
-    """Means of the numeric summary fields over seeds (NaN if any seed has NaN), plus the seeds and stop reasons."""
+    """Means of the numeric summary fields over seeds (NaN if any seed has NaN), the fields every seed shares
+    (the task, its target metric), the seeds and stop reasons."""
     numeric = table.drop(columns="seed").select_dtypes("number")
     out: dict[str, object] = {k: float(numeric[k].mean(skipna=False)) for k in numeric.columns}
+    out |= {k: table[k].iloc[0] for k in ("task", "target_metric") if k in table and table[k].nunique() == 1}
     out["stop_reason"] = ",".join(sorted(set(map(str, table.get("stop_reason", [])))))
     out["seeds"] = [int(s) for s in table["seed"]]
     return out

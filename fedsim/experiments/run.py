@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 
 from fedsim import progress
-from fedsim.config import Config, FedL2PConfig, FedOptConfig, FedProxConfig
-from fedsim.data import partition
-from fedsim.data.dataset import TabularData
+from fedsim.config import Config
 from fedsim.errors import FedsimError
 from fedsim.experiments.fleet import client_failure_models, tau_rule
+from fedsim.experiments.plugins import build_model, build_strategy, build_task, load_data
+from fedsim.experiments.rows import cap_rows, declared_sizes, split_rows
 from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.batched_executor import choose_executor
-from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
+from fedsim.fl.surrogate import LearningCurve, SurrogateTask, system_only
 from fedsim.fl.server import RoundPolicy, Stopping
 from fedsim.fl.recovery import Checkpointing, Detection, aggregation_policy
 from fedsim.experiments import snapshots
 from fedsim.fl.replay import Snapshot
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimResult, SimSettings, simulate
-from fedsim.fl.strategies import FedAdam, FedAvg, FedL2P, FedProx, FedYogi, Strategy
-from fedsim.models.base import AnomalyModel
 from fedsim.results import CONFIG, SUMMARY, config_key, is_done, write_json, write_table, write_text
-from fedsim.seeding import rng, torch_seed
+from fedsim.seeding import rng
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
-from fedsim.sim.fleet import group_counts
 from fedsim.sim.link_rates import client_links
 from fedsim.sim.recorder import event_counts, sample_events
+from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
-from fedsim.train.personalize import PersonalizeSpec, meta_init
 from fedsim.train.precision import resolve_precision
 
 if TYPE_CHECKING:
@@ -62,119 +55,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@dataclass(frozen=True)
-class Split:
-    """Row indices: per-client training shards, the server's validation rows, per-client test shards."""
-
-    clients: list[np.ndarray]
-    val: np.ndarray
-    client_tests: list[np.ndarray] | None = None  # with run.client_eval: each client's own test rows
-
-
-def split_rows(data: TabularData, cfg: Config) -> Split:
-    """Hold out the server's validation rows, then partition the rest across clients.
-
-    With ``run.client_eval`` the test rows are dealt to clients too, with the same skew
-    (the same Dirichlet class proportions), so a client's test rows look like its
-    training rows: what a personalised model is scored on.
-    """
-    g = rng(cfg.run.seed, "partition")
-    n = len(data.y_train)
-    order = g.permutation(n)
-    n_val = max(1, int(round(cfg.data.val_fraction * n)))
-    val, rest = np.sort(order[:n_val]), np.sort(order[n_val:])
-    g_test = rng(cfg.run.seed, "test-partition")
-    if cfg.data.partition == "iid":
-        shards = partition.iid(len(rest), cfg.data.num_clients, g, min_rows=2)
-        tests = partition.iid(len(data.y_test), cfg.data.num_clients, g_test) if cfg.run.client_eval else None
-    else:
-        labels = data.category_train if data.category_train is not None else data.y_train
-        shards, shares = partition.dirichlet_split(np.asarray(labels)[rest], cfg.data.num_clients, cfg.data.alpha, g, min_rows=2)
-        test_labels = data.category_test if data.category_test is not None else data.y_test
-        tests = partition.by_proportions(np.asarray(test_labels), shares, g_test) if cfg.run.client_eval else None
-    return Split(clients=[rest[s] for s in shards], val=val, client_tests=tests)
-
-
-def load_data(cfg: Config) -> TabularData:
-    """The dataset ``data.source`` names; a loader's one-line error comes out as it is, not wrapped by hydra."""
-    try:
-        data: TabularData = instantiate(cfg.data.source, seed=cfg.run.seed)
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, FedsimError):
-            raise FedsimError(str(exc.__cause__)) from None
-        raise
-    for part, labels in (("training", data.y_train), ("test", data.y_test)):
-        missing = {0, 1} - set(np.unique(labels).tolist())
-        if missing:
-            kind = "normal" if 0 in missing else "anomalous"
-            raise FedsimError(f"the {part} rows of {data.name} hold no {kind} rows; an anomaly detector needs both classes: use another file or split")
-    return data
+def check_objective(cfg: Config, task: Task) -> None:
+    """``run.objective`` must name a summary field the run will have: a metric ``task`` reports, or a time."""
+    name = cfg.run.objective
+    if name is None or not name.startswith("final_"):
+        return
+    reported = (*task.metric_names(), *(f"client_{k}" for k in ("loss", *task.headline) if cfg.run.client_eval))
+    if name.removeprefix("final_") not in reported:
+        what = "system-only runs (compute.system_only=true) model only" if isinstance(task, SurrogateTask) else f"task={task.name} reports"
+        raise FedsimError(
+            f"run.objective={name} names a metric {what} without it ({', '.join(reported)}); "
+            f"use final_{task.target_metric}, virtual_s or time_to_target_s"
+        )
 
 
 def check_inputs(cfg: Config) -> None:
-    """Read every file ``cfg`` names (a dataset, a network trace), so a bad one stops a run, or a whole
-    sweep, before anything starts; the parsed dataset is cached, so the job's own read is cheap."""
+    """Read every file ``cfg`` names (a dataset, a network trace) and fit the task to the data, so a bad
+    input stops a run, or a whole sweep, before anything starts; the parsed dataset is cached, so the
+    job's own read is cheap."""
     source = cfg.data.source
     target = source.get("_target_", "") if isinstance(source, Mapping) else getattr(source, "_target_", "")
-    if cfg.data.declared_rows is None and not str(target).endswith("make_synthetic"):
-        load_data(cfg)
+    data = load_data(cfg) if cfg.data.declared_rows is None and not str(target).endswith("make_synthetic") else None
+    check_objective(cfg, SurrogateTask() if cfg.compute.system_only else build_task(cfg, data))
     if cfg.network.trace is not None:
         build_network(cfg)
-
-
-def declared_sizes(cfg: Config) -> np.ndarray:
-    """Each client's training rows when ``data.declared_rows`` are dealt without data (system-only).
-
-    ``iid``: near-equal shards, exactly the sizes an iid split of that many real rows
-    gives; ``dirichlet``: shares ~ Dirichlet(α) over the clients from the partition
-    stream, rounded by largest remainder (every client must get a row).
-    """
-    total, n = int(cfg.data.declared_rows or 0), cfg.data.num_clients
-    if cfg.data.partition == "iid":
-        return np.full(n, total // n, dtype=np.int64) + (np.arange(n) < total % n)
-    sizes = group_counts(total, rng(cfg.run.seed, "partition").dirichlet(np.full(n, cfg.data.alpha)))
-    if sizes.min() < 1:
-        raise FedsimError(
-            f"data.declared_rows={total} under data.partition=dirichlet, data.alpha={cfg.data.alpha} leaves "
-            f"{int((sizes < 1).sum())} clients without rows; raise data.declared_rows or data.alpha"
-        )
-    return sizes.astype(np.int64)
-
-
-def cap_rows(data: TabularData, max_rows: int | None, seed: int) -> TabularData:
-    """``data`` with at most ``max_rows`` training rows, sampled per category so class shares stay."""
-    if max_rows is None or len(data.y_train) <= max_rows:
-        return data
-    labels = data.category_train if data.category_train is not None else data.y_train
-    keep = partition.stratified_sample(np.asarray(labels), max_rows, rng(seed, "max-rows"))
-    category = data.category_train[keep] if data.category_train is not None else None
-    return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep], category_train=category)
-
-
-def build_model(cfg: Config, num_features: int, device: torch.device) -> AnomalyModel:
-    """Instantiate the model with seeded initial weights (global torch RNG left untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch_seed(cfg.run.seed, "init"))
-        model = instantiate(cfg.model, num_features=num_features)
-    return model.to(device)
-
-
-def build_strategy(cfg: Config, model: AnomalyModel, layout: FlatLayout) -> Strategy:
-    """The strategy named by ``strategy.name`` (``proposed`` aggregates as FedAvg)."""
-    s = cfg.strategy
-    select = {"fraction": s.fraction, "min_clients": s.min_clients}
-    if isinstance(s, FedProxConfig):
-        return FedProx(mu=s.mu, **select)
-    if isinstance(s, FedL2PConfig):
-        spec = PersonalizeSpec(
-            steps=s.finetune_steps, batch_size=s.finetune_batch_size, base_lr=s.finetune_lr, lr_max=s.lr_max, val_fraction=s.meta_val_fraction, hidden=s.meta_hidden
-        )
-        meta = meta_init(model, spec, cfg.run.seed).to(next(model.parameters()).device)
-        return FedL2P(meta=meta, spec=spec, meta_lr=s.meta_lr, clip=s.meta_clip, **select)
-    if isinstance(s, FedOptConfig):
-        cls = FedAdam if s.name == "fedadam" else FedYogi
-        return cls(params=layout.param_mask(model), lr=s.server_lr, beta1=s.beta1, beta2=s.beta2, tau=s.tau, **select)
-    return FedAvg(**select)
 
 
 def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
@@ -200,7 +104,7 @@ def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
     )
 
 
-def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = None) -> SimSettings:
+def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
     """Run-level settings for the engine."""
     f = cfg.failure
     failure = FailureModel(f.shape, f.scale, repair_sampler(f.repair, f.repair_mean_s, f.repair_cv)) if f.clients else None
@@ -212,7 +116,6 @@ def build_settings(cfg: Config, anomaly_ratio: float, out_dir: Path | None = Non
         aggregation_s=cfg.run.aggregation_s,
         dropout=f.dropout,
         failure=failure,
-        anomaly_ratio=anomaly_ratio,
         client_eval=cfg.run.client_eval,
         on_divergence=cfg.run.on_divergence,
         client_failure=client_failure_models(cfg),
@@ -263,6 +166,7 @@ def run_experiment(
     log.info("precision: %s", why)
     declared = cfg.data.declared_rows is not None  # system-only with client sizes only: no data loaded
     data = None if declared else cap_rows(load_data(cfg), cfg.data.max_rows, cfg.run.seed)
+    task = build_task(cfg, data)
     split = split_rows(data, cfg) if data is not None else None
 
     def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,45 +178,51 @@ def run_experiment(
         clients = [len(rows) for rows in split.clients]
     else:
         clients = [tensors(data.x_train[rows], data.y_train[rows]) for rows in split.clients]
-    model = build_model(cfg, data.num_features if data is not None else cfg.data.declared_features, device)
+    input_shape = data.input_shape if data is not None else (cfg.data.declared_features,)
+    sample = torch.from_numpy(np.ascontiguousarray(data.x_train[:2])) if data is not None else None
+    model = build_model(cfg, task, input_shape, device, sample)
     speeds = draw_speeds(rng(cfg.run.seed, "speed"), cfg.data.num_clients, cfg.compute.speed_dist, cfg.compute.speed_spread)
     layout = FlatLayout.of(model)
-    executor, evaluator, initial = build_executor(cfg, device), None, layout.flatten(model)
+    initial = layout.flatten(model)
+    strategy = build_strategy(cfg, model, layout, task, initial)
+    s = cfg.strategy
+    spec = LocalSpec(batch_size=s.batch_size, lr=s.lr, epochs=s.local_epochs, precision=precision, optimizer=s.optimizer, momentum=s.momentum, task=task)
+    engine: dict[str, object] = {"initial": initial, "executor": build_executor(cfg, device), "spec": spec}
     if cfg.compute.system_only:
         curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
         row_bytes = {"row_bytes": cfg.data.declared_features * 4 + 8} if declared else {}  # float32 features + a label
-        executor, evaluator, initial = SurrogateExecutor.factory(curve, **row_bytes), curve.evaluate, surrogate_initial()
+        engine = system_only(curve, spec, **row_bytes)
+    check_objective(cfg, engine["spec"].task)  # type: ignore[attr-defined]
     return simulate(
         model=model,
-        initial=initial,
         clients=clients,
         speeds=speeds,
-        strategy=build_strategy(cfg, model, layout),
-        spec=LocalSpec(batch_size=cfg.strategy.batch_size, lr=cfg.strategy.lr, epochs=cfg.strategy.local_epochs, precision=precision),
+        strategy=strategy,
         compute=ComputeModel(cfg.compute.cost_per_sample_s),
         network=build_network(cfg),
         val=tensors(data.x_train[split.val], data.y_train[split.val]) if split is not None else None,
         test=tensors(data.x_test, data.y_test) if data is not None else None,
-        settings=build_settings(cfg, float(np.mean(data.y_train)) if data is not None else 0.5, out_dir),
+        settings=build_settings(cfg, out_dir),
         on_round=on_round,
-        executor=executor,
-        evaluator=evaluator,
         client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split and split.client_tests else None,
         resume=resume,
         on_snapshot=on_snapshot,
+        **engine,  # type: ignore[arg-type]
     )
 
 
-def time_to_accuracy(rounds: pd.DataFrame, target: float) -> float:
-    """Virtual seconds until the global model first reaches ``target`` test accuracy (NaN if never)."""
-    hit = rounds.loc[rounds["accuracy"] >= target, "time_s"]
+def time_to_target(rounds: pd.DataFrame, metric: str, target: float) -> float:
+    """Virtual seconds until the global model's ``metric`` first reaches ``target`` (NaN if never)."""
+    hit = rounds.loc[rounds[metric] >= target, "time_s"]
     return float(hit.iloc[0]) if len(hit) else float("nan")
 
 
-def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) -> dict[str, object]:
-    """The one-line-per-run facts: final metrics, virtual and wall time, counts."""
+def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str, object]:
+    """The one-line-per-run facts: the task's final metrics, virtual and wall time, counts."""
     last = result.rounds.iloc[-1]
+    task = result.task
     detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
+    metrics = [m for m in (*task.metric_names(), *(f"client_{k}" for k in ("loss", *task.headline))) if m in last]
     return {
         "rounds": int(last["round"]),
         "stop_reason": result.stop_reason,
@@ -320,17 +230,16 @@ def summarize(result: SimResult, wall_total_s: float, target_accuracy: float) ->
         "wall_train_s": result.wall_train_s,
         "wall_eval_s": result.wall_eval_s,
         "wall_total_s": wall_total_s,
-        "final_accuracy": float(last["accuracy"]),
-        "final_auc": float(last["auc"]),
-        "final_loss": float(last["loss"]),
-        "time_to_target_s": time_to_accuracy(result.rounds, target_accuracy),
+        "task": task.name,
+        "target_metric": task.target_metric,
+        **{f"final_{m}": float(last[m]) for m in metrics},
+        "time_to_target_s": time_to_target(result.rounds, task.target_metric, target),
         "failures": int((result.events["kind"] == "failure").sum()),
         "dropouts": int((result.events["kind"] == "dropout").sum()),
         "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
         **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
         "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
         "diverged_updates": int((result.events["kind"] == "diverged").sum()),
-        **{f"final_{k}": float(last[k]) for k in ("client_accuracy", "client_auc") if k in last},
     }
 
 

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.messages import FitIns
-from fedsim.models.base import AnomalyModel
 from fedsim.train import personalize
 from fedsim.train.batched import Job, StackedMLP, Trajectory, stack_support, train_stacked
 from fedsim.train.flat import FlatLayout
@@ -42,7 +42,7 @@ class BatchedExecutor(SequentialExecutor):
 
     def __init__(
         self,
-        model: AnomalyModel,
+        model: nn.Module,
         layout: FlatLayout,
         data: Sequence[tuple[torch.Tensor, torch.Tensor]],
         spec: LocalSpec,
@@ -51,7 +51,7 @@ class BatchedExecutor(SequentialExecutor):
         skip_discarded: bool = True,
     ) -> None:
         super().__init__(model, layout, data, spec)
-        reason = stack_support(model)
+        reason = stack_support(model, spec)
         if reason is not None:
             raise ValueError(f"BatchedExecutor: {reason}")
         self.net = StackedMLP(model, layout, spec)
@@ -177,7 +177,7 @@ def step_flops(layout: FlatLayout, batch_size: int) -> float:
 
 
 def choose_executor(
-    model: AnomalyModel,
+    model: nn.Module,
     layout: FlatLayout,
     data: Sequence[tuple[torch.Tensor, torch.Tensor]],
     spec: LocalSpec,
@@ -193,7 +193,7 @@ def choose_executor(
     in per-op overhead rather than in gemm (measured: the paper's DNN is no faster
     stacked on CPU, the small MLP is; see benchmarks/RESULTS.md).
     """
-    reason = stack_support(model)
+    reason = stack_support(model, spec)
     flops = step_flops(layout, spec.batch_size)
     kind = torch.device(device).type
     if batched is False or batched == "false":

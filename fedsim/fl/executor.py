@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from fedsim.fl.messages import FitIns
-from fedsim.models.base import AnomalyModel
 from fedsim.train import personalize
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, local_train, steps_per_epoch
@@ -25,7 +25,7 @@ class SequentialExecutor:
 
     def __init__(
         self,
-        model: AnomalyModel,
+        model: nn.Module,
         layout: FlatLayout,
         data: Sequence[tuple[torch.Tensor, torch.Tensor]],
         spec: LocalSpec,

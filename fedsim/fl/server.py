@@ -46,11 +46,13 @@ class RoundPolicy:
 
 @dataclass(frozen=True)
 class Stopping:
-    """Stop after ``max_rounds``, or when validation loss fails to improve by ``min_delta`` for ``patience`` rounds."""
+    """Stop after ``max_rounds``, or when the metric ``monitor`` (lower is better) fails to improve by
+    ``min_delta`` for ``patience`` rounds."""
 
     max_rounds: int = 10
     patience: int = 0  # 0 disables early stopping
     min_delta: float = 0.0
+    monitor: str = "val_loss"  # a key of the evaluation's metrics (simulate sets the task's)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Server(Repairable):
         model_bytes: int = 0,
         split_data: Callable[[int, int, int], tuple[int, int]] | None = None,
         evaluate_clients: Callable[[torch.Tensor], list[dict[str, float]]] | None = None,
+        client_metrics: tuple[str, ...] = ("loss",),
         replay: Replay | None = None,
         on_round_end: Callable[[], None] | None = None,
         check_finite: bool = False,
@@ -117,6 +120,7 @@ class Server(Repairable):
         self.model_bytes = model_bytes
         self.split_data = split_data  # (origin, parts, index) -> (dataset id, bytes)
         self.evaluate_clients = evaluate_clients  # each client's own model on its own test rows
+        self.client_metrics = client_metrics  # the round's row gets their means over clients, as client_<name>
         self.replay = replay  # a resumed run: recorded results until the snapshot's boundary
         self.on_round_end = on_round_end  # after every round that does not stop the run (snapshots)
         self.check_finite = check_finite  # a NaN/inf aggregate stops the run
@@ -212,8 +216,9 @@ class Server(Repairable):
             metrics = self.evaluate(self.global_flat)
             if self.evaluate_clients is not None:
                 metrics.update(self.client_means(number, self.evaluate_clients(self.global_flat)))
-        improved = metrics["val_loss"] < self.best - self.stopping.min_delta
-        self.best, self.stale = (metrics["val_loss"], 0) if improved else (self.best, self.stale + 1)
+        watched = metrics[self.stopping.monitor]
+        improved = watched < self.best - self.stopping.min_delta
+        self.best, self.stale = (watched, 0) if improved else (self.best, self.stale + 1)
         row = {
             "round": number,
             "time_s": self.env.now,
@@ -249,7 +254,7 @@ class Server(Repairable):
     def client_means(self, number: int, rows: list[dict[str, float]]) -> dict[str, float]:
         """Record the per-client scores of round ``number``; the round's row gets their means."""
         self.recorder.client_evals.extend({"round": number, **r} for r in rows)
-        return {f"client_{key}": _mean_defined([r[key] for r in rows]) for key in ("loss", "accuracy", "auc")}
+        return {f"client_{key}": _mean_defined([r[key] for r in rows]) for key in self.client_metrics}
 
     def dropouts(self, number: int, selected: list[int]) -> np.ndarray:
         """Which selected clients drop out of round ``number``.

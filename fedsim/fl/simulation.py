@@ -37,7 +37,6 @@ from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, 
 from fedsim.fl.server import RoundPolicy, Server, Stopping
 from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
-from fedsim.models.base import AnomalyModel
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
@@ -46,14 +45,14 @@ from fedsim.sim.link_rates import ClientLinks
 from fedsim.sim.network import Network
 from fedsim.sim.recorder import Recorder
 from fedsim.streams import Streams
-from fedsim.train.evaluate import evaluate, loss_and_scores
+from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-Dataset = tuple[torch.Tensor, torch.Tensor]
+Shard = tuple[torch.Tensor, torch.Tensor]  # (rows, targets) of one client or of the server
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,6 @@ class SimSettings:
     aggregation_s: float = 0.0
     dropout: float = 0.0
     failure: FailureModel | None = None
-    anomaly_ratio: float = 0.5  # used by models whose threshold is a score percentile
     fault: FaultTolerance = field(default_factory=FaultTolerance)
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
     client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
@@ -115,6 +113,7 @@ class SimResult:
     wall_eval_s: float
     stop_reason: str
     lifetimes: list[float]  # every client time-to-failure drawn, for checking the failure model
+    task: Task  # what was learned, and which metrics the tables hold
     taus: pd.DataFrame = field(default_factory=lambda: _frame())  # every τ set under checkpoint.tau_s=auto|adaptive
 
 
@@ -125,12 +124,14 @@ def _frame(*args, **kwargs) -> pd.DataFrame:
     return pd.DataFrame(*args, **kwargs)
 
 
-def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout) -> int:
-    """Bytes of a client checkpoint: the state plus Adam's two moment buffers per parameter."""
-    return layout.nbytes() + 2 * sum(p.numel() * p.element_size() for p in model.parameters())
+def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout, spec: LocalSpec) -> int:
+    """Bytes of a client checkpoint: the model's state plus the optimiser's per-parameter buffers (Adam: two)."""
+    params = list(model.parameters())
+    width = params[0].element_size() if params else 4
+    return layout.nbytes() + spec.state_numels(params) * width
 
 
-ExecutorFactory = Callable[[AnomalyModel, FlatLayout, Sequence[Dataset], LocalSpec], SequentialExecutor]
+ExecutorFactory = Callable[[torch.nn.Module, FlatLayout, Sequence[Shard], LocalSpec], SequentialExecutor]
 
 
 @contextlib.contextmanager
@@ -162,27 +163,29 @@ def _gc_paused(fn: Callable) -> Callable:
 @_gc_paused
 def simulate(
     *,
-    model: AnomalyModel,
+    model: torch.nn.Module,
     initial: torch.Tensor,
-    clients: Sequence[Dataset],
+    clients: Sequence[Shard],
     speeds: Sequence[float],
     strategy: Strategy,
     spec: LocalSpec,
     compute: ComputeModel,
     network: NetworkSpec,
-    val: Dataset,
-    test: Dataset,
+    val: Shard,
+    test: Shard,
     settings: SimSettings,
     on_round: Callable[[dict[str, object]], None] | None = None,
     executor: ExecutorFactory | None = None,
     evaluator: Callable[[torch.Tensor], dict[str, float]] | None = None,
-    client_tests: Sequence[Dataset] | None = None,
+    client_tests: Sequence[Shard] | None = None,
     resume: Snapshot | None = None,
     on_snapshot: Callable[[Callable[[], Snapshot]], None] | None = None,
 ) -> SimResult:
     """Run federated training of ``model`` from ``initial`` over ``clients`` and report every round.
 
-    ``executor`` builds the executor from ``(model, layout, clients, spec)`` (default:
+    ``spec.task`` says what the clients minimise and how the global model is scored: its
+    validation pass (which may calibrate, e.g. an anomaly threshold) on ``val`` and its
+    metrics on ``test``. ``executor`` builds the executor from ``(model, layout, clients, spec)`` (default:
     :class:`SequentialExecutor`); ``evaluator`` replaces the torch evaluation of the
     global state (the system-only mode's surrogate uses both). ``client_tests`` holds
     each client's own test rows, scored every round when ``settings.client_eval`` is on.
@@ -203,14 +206,14 @@ def simulate(
     store = DiskStore(fault.store_dir) if fault.store_dir is not None else MemoryStore()
     store.clear()  # files a killed attempt left are from that attempt's future; a resumed run rebuilds its own by replay
     wall_eval = [0.0]
-    threshold = [0.5]  # of the last global evaluation; client models are scored at the same threshold
+    task = spec.task
+    calibration: list[object] = [None]  # of the last global evaluation; client models are scored with it too
 
     def torch_evaluator(flat: torch.Tensor) -> dict[str, float]:
         t0 = time.perf_counter()
         layout.load(model, flat)
-        val_loss, val_scores = loss_and_scores(model, *val)
-        threshold[0] = model.threshold(torch.from_numpy(val_scores), settings.anomaly_ratio)
-        metrics = evaluate(model, layout, flat, *test, threshold=threshold[0])
+        val_loss, calibration[0] = task.calibrate(model, *val)
+        metrics = task.evaluate(model, *test, calibration[0])
         wall_eval[0] += time.perf_counter() - t0
         return {"val_loss": val_loss, **metrics}
 
@@ -226,11 +229,12 @@ def simulate(
         rows = []
         for cid, own in zip(scored, models):
             x, y = client_tests[cid]  # type: ignore[index]
-            rows.append({"client": cid, "rows": len(y), **evaluate(model, layout, own, x, y, threshold=threshold[0])})
+            layout.load(model, own)
+            rows.append({"client": cid, "rows": len(y), **task.evaluate(model, x, y, calibration[0])})
         wall_eval[0] += time.perf_counter() - t0
         return rows
 
-    ckpt_bytes = checkpoint_nbytes(model, layout)  # once: it walks the model
+    ckpt_bytes = checkpoint_nbytes(model, layout, spec)  # once: it walks the model
     net = Network(
         env,
         latency_s=network.latency_s,
@@ -320,7 +324,7 @@ def simulate(
         evaluate=evaluator or torch_evaluator,
         recorder=recorder,
         policy=settings.policy,
-        stopping=settings.stopping,
+        stopping=replace(settings.stopping, monitor=task.monitor),  # early stopping watches the task's metric
         aggregation_s=settings.aggregation_s,
         dropout=settings.dropout,
         seed=settings.seed,
@@ -333,6 +337,7 @@ def simulate(
         model_bytes=layout.nbytes(),
         split_data=executor.split,
         evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
+        client_metrics=("loss", *task.headline),
         replay=replay,
         on_round_end=round_end,
         check_finite=settings.on_divergence != "ignore",
@@ -356,5 +361,6 @@ def simulate(
         wall_eval_s=wall_eval[0],
         stop_reason=server.stop_reason,
         lifetimes=shared.lifetimes,
+        task=task,
         taus=tuning.table(),
     )

@@ -2,17 +2,20 @@
 
 No torch training happens. The "model" is one number, the useful work it embodies in
 local epochs: a client that trains from global state ``w`` for ``s`` steps returns
-``w + s / steps_per_epoch`` (its epochs of local work), FedAvg averages those, and
-accuracy and losses are a configurable saturating function of ``w``:
+``w + s / steps_per_epoch`` (its epochs of local work), FedAvg averages those, and an
+accuracy and a loss are modelled as saturating functions of ``w``:
 
-    accuracy(w) = final − (final − initial) · exp(−w / scale_epochs)
+    surrogate_accuracy(w) = final − (final − initial) · exp(−w / scale_epochs)
 
-So a round that aggregates nothing adds nothing, lost work never reaches the global
-state, and every timing (messages keep the real model's byte size, compute the
-per-row cost model) is exactly the one the torch run would have. Use with
+with ``final`` and ``scale_epochs`` from ``compute.surrogate_final_accuracy`` and
+``compute.surrogate_scale_epochs`` (stated by the user, not measured). They are the only
+metrics a system-only run reports (:class:`SurrogateTask`): no AUC, precision or
+training loss is made up. So a round that aggregates nothing adds nothing, lost work
+never reaches the global state, and every timing (messages keep the real model's byte
+size, compute the per-row cost model) is exactly the one the torch run would have. Use with
 :func:`fedsim.fl.simulation.simulate`: ``initial=surrogate_initial()``,
 ``executor=SurrogateExecutor.factory(curve)``, ``evaluator=curve.evaluate``, and
-``clients`` given as row counts (ints) instead of tensors.
+``clients`` given as row counts (ints) instead of tensors; :func:`system_only` bundles these.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
+from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, samples_in_steps, steps_per_epoch
 
@@ -65,10 +70,27 @@ class LearningCurve:
         return self.loss_initial + (self.loss_final - self.loss_initial) * self.progress(work)
 
     def evaluate(self, flat: torch.Tensor) -> dict[str, float]:
-        """The metrics the torch evaluator reports, from the surrogate state."""
+        """The two modelled quantities of the surrogate state (what :class:`SurrogateTask` reports)."""
         w = float(flat[0])
-        acc, loss = self.accuracy(w), self.loss(w)
-        return {"val_loss": loss, "loss": loss, "auc": acc, "accuracy": acc, "precision": acc, "recall": acc, "f1": acc}
+        return {"surrogate_accuracy": self.accuracy(w), "surrogate_loss": self.loss(w)}
+
+
+@dataclass(frozen=True)
+class SurrogateTask(Task):
+    """What a system-only run reports: the learning curve's modelled accuracy and loss, and nothing measured.
+
+    Its target metric (``run.target_accuracy``) is the modelled accuracy; early stopping
+    watches the modelled loss. It is never trained or evaluated with torch.
+    """
+
+    name = "surrogate"
+    target_metric = "surrogate_accuracy"
+    monitor = "surrogate_loss"
+    headline = ("surrogate_accuracy",)
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The modelled accuracy and loss."""
+        return ("surrogate_accuracy", "surrogate_loss")
 
 
 class _SizedLayout:
@@ -88,6 +110,17 @@ class _SizedLayout:
 def surrogate_initial() -> torch.Tensor:
     """The untrained surrogate state: no work done."""
     return torch.zeros(1, dtype=torch.float32)
+
+
+def system_only(curve: LearningCurve, spec: LocalSpec, **executor_kw: Any) -> dict[str, Any]:
+    """The :func:`~fedsim.fl.simulation.simulate` arguments that make a run system-only: the surrogate's
+    initial state, executor and evaluator, and ``spec`` with the :class:`SurrogateTask` (what is reported)."""
+    return {
+        "initial": surrogate_initial(),
+        "executor": SurrogateExecutor.factory(curve, **executor_kw),
+        "evaluator": curve.evaluate,
+        "spec": replace(spec, task=SurrogateTask()),
+    }
 
 
 class SurrogateExecutor:
@@ -146,7 +179,7 @@ class SurrogateExecutor:
         hit = self._results.get(key)  # a round's clients mostly start from one state and train one epoch
         if hit is None:
             samples = samples_in_steps(n, self.spec.batch_size, start.step, stop_step)
-            hit = (torch.tensor([w + samples / n], dtype=torch.float32), self.curve.loss(w), samples)
+            hit = (torch.tensor([w + samples / n], dtype=torch.float32), float("nan"), samples)  # no training loss is modelled
             if len(self._results) >= 4096:
                 self._results.clear()
             self._results[key] = hit

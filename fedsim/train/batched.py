@@ -47,10 +47,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fedsim.models.base import AnomalyModel
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.models.dropout import dropout_mask
 from fedsim.seeding import torch_generator
+from fedsim.tasks import BinaryAnomalyDetection
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
 from fedsim.train.precision import compute_dtype
@@ -60,8 +60,17 @@ BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_trai
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
 
 
-def stack_support(model: AnomalyModel) -> str | None:
-    """``None`` when ``model`` can be trained stacked, else the reason it cannot."""
+def stack_support(model: nn.Module, spec: LocalSpec) -> str | None:
+    """``None`` when ``model`` can be trained stacked exactly under ``spec``, else the reason it cannot."""
+    if not isinstance(spec.task, BinaryAnomalyDetection):
+        return f"the exact stacked path trains binary anomaly detection only (task={spec.task.name})"
+    if spec.optimizer != "adam":
+        return f"the exact stacked path steps Adam only (strategy.optimizer={spec.optimizer})"
+    return mlp_support(model)
+
+
+def mlp_support(model: nn.Module) -> str | None:
+    """``None`` when ``model`` is a plain MLP classifier with :class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss, else why not."""
     cls = type(model)
     if cls.forward is not AnomalyDNN.forward or cls.loss is not AnomalyDNN.loss:
         return f"{cls.__name__} has its own forward or loss (only AnomalyDNN-style MLP classifiers stack)"
@@ -156,8 +165,8 @@ class _Stacks:
 class StackedMLP:
     """A stackable model's layers, read once; runs stacked steps of K clients."""
 
-    def __init__(self, model: AnomalyModel, layout: FlatLayout, spec: LocalSpec) -> None:
-        reason = stack_support(model)
+    def __init__(self, model: nn.Module, layout: FlatLayout, spec: LocalSpec) -> None:
+        reason = stack_support(model, spec)
         if reason is not None:
             raise ValueError(reason)
         self.layout, self.spec = layout, spec
@@ -284,7 +293,7 @@ class StackedMLP:
             torch._foreach_addcdiv_([p.data for p in st.params], st.exp_avg, denom, value=-step_size)
 
 
-def train_stacked(model: AnomalyModel, layout: FlatLayout, jobs: Sequence[Job], *, spec: LocalSpec, stacked: StackedMLP | None = None) -> list[Trajectory]:
+def train_stacked(model: nn.Module, layout: FlatLayout, jobs: Sequence[Job], *, spec: LocalSpec, stacked: StackedMLP | None = None) -> list[Trajectory]:
     """Train every job from its start to its stop step as one stacked computation.
 
     All jobs must share ``start.step``. Returns one :class:`Trajectory` per job, holding

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from fedsim.errors import FedsimError
 from fedsim.models.base import AnomalyModel
-from fedsim.train.batched import stack_support
+from fedsim.train.batched import mlp_support
 from fedsim.train.flat import FlatLayout
 
 STAT_EPS = 1e-5  # variance floor of the profile's Gaussians and stds (the authors' eps)
@@ -31,7 +31,7 @@ Norm = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (Batc
 
 def fedl2p_support(model: AnomalyModel) -> str | None:
     """``None`` when FedL2P can personalise ``model``, else the reason it cannot."""
-    reason = stack_support(model)
+    reason = mlp_support(model)
     if reason is not None:
         return reason
     if not any(isinstance(m, nn.BatchNorm1d) for m in model.net):

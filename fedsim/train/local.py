@@ -20,23 +20,41 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
-from fedsim.models.base import AnomalyModel
 from fedsim.models.dropout import SeededDropout
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.train.flat import FlatLayout
+from fedsim.tasks import BinaryAnomalyDetection, Task
 from fedsim.train.precision import autocast
+
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
 class LocalSpec:
-    """How a client trains: optimiser, batching (Adam, as in the checkpointing paper) and arithmetic precision."""
+    """How a client trains: the task whose loss it minimises, the optimiser (Adam, as in the checkpointing
+    paper, or SGD, as in FedProx's), batching and arithmetic precision."""
 
     batch_size: int = 64
     lr: float = 1e-3
     epochs: int = 1
     precision: str = "32"  # 32 | bf16-mixed (fedsim.train.precision): autocast region of each step
+    optimizer: str = "adam"  # adam | sgd
+    momentum: float = 0.0  # sgd: heavy-ball momentum (0: plain SGD)
+    task: Task = BinaryAnomalyDetection()
+
+    def make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        """A fresh torch optimiser over ``params``."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+        return torch.optim.Adam(params, lr=self.lr)
+
+    def state_numels(self, params: list[torch.Tensor]) -> int:
+        """Elements of the optimiser's per-parameter state (what a client checkpoint holds beyond the model)."""
+        buffers = 2 if self.optimizer == "adam" else int(self.momentum > 0)
+        return buffers * sum(p.numel() for p in params)
 
 
 @dataclass
@@ -88,7 +106,7 @@ def samples_in_steps(n_rows: int, batch_size: int, start: int, stop: int) -> int
 
 
 def local_train(
-    model: AnomalyModel,
+    model: nn.Module,
     layout: FlatLayout,
     start: TrainState,
     x: torch.Tensor,
@@ -100,7 +118,7 @@ def local_train(
     anchor: torch.Tensor | None = None,
     prox_mu: float = 0.0,
 ) -> TrainResult:
-    """Train ``model`` from ``start`` up to global step ``stop_step`` on ``(x, y)``.
+    """Train ``model`` from ``start`` up to global step ``stop_step`` on ``(x, y)``, minimising ``spec.task``'s loss.
 
     ``model`` is a scratch module whose state is overwritten; the caller's tensors are
     never modified. Returns the state at ``stop_step`` with a fresh copy of the weights.
@@ -113,7 +131,7 @@ def local_train(
     model.train()
     params = list(model.parameters())
     anchors = layout.views(anchor, [name for name, _ in model.named_parameters()]) if prox_mu else []
-    opt = torch.optim.Adam(params, lr=spec.lr)
+    opt = spec.make_optimizer(params)
     if start.optimizer is not None:
         opt.load_state_dict(start.optimizer)
     bounds = batch_bounds(n, spec.batch_size)
@@ -136,7 +154,7 @@ def local_train(
                 torch.manual_seed(torch_seed(seed, "dropout", step))
             opt.zero_grad(set_to_none=True)
             with autocast(spec.precision, x.device.type):
-                loss = model.loss(x[rows], y[rows])
+                loss = spec.task.loss(model, x[rows], y[rows])
             loss.backward()
             for p, a in zip(params, anchors):
                 p.grad.add_(p.detach() - a, alpha=prox_mu)

@@ -159,6 +159,7 @@ class Close:
 # Measured spread over the three kernel sets (largest over every case and round):
 # train_loss 1.6e-7 relative; val_loss/loss 3.7e-3 relative; AUC 2.7e-3, accuracy 5.0e-3,
 # precision 0.058, recall 0.014, F1 0.018 absolute; a fitted τ, k or λ 4.3e-8 relative.
+SURROGATE = Close(rtol=1e-12, why="the system-only learning curve through Python's math.exp (libm): at most the last bit")
 TRAIN_LOSS = Close(rtol=1e-5, why="mean of float32 step losses: kernel rounding only (1.6e-7 measured), 60× margin")
 FIT = Close(rtol=1e-6, why="τ* from a Weibull fit through numpy's vectorised log/exp (4.3e-8 measured)")
 EVAL_LOSS = Close(rtol=2e-2, why="eval-mode loss: Adam turns last-bit noise in BatchNorm-shadowed biases into lr-sized steps (3.7e-3 measured)")
@@ -168,20 +169,17 @@ TOLERANCES: dict[str, dict[str, Close]] = {
     "rounds": {
         "train_loss": TRAIN_LOSS, "val_loss": EVAL_LOSS, "loss": EVAL_LOSS, "client_loss": EVAL_LOSS, "auc": SCORE, "accuracy": SCORE,
         "client_auc": SCORE, "client_accuracy": SCORE, "precision": FLAGS, "recall": FLAGS, "f1": FLAGS,
+        "surrogate_accuracy": SURROGATE, "surrogate_loss": SURROGATE,
     },
     "clients": {"train_loss": TRAIN_LOSS},
     "taus": {"shape": FIT, "scale": FIT, "tau_s": FIT},
 }  # fmt: skip
 FITTED_EVENTS = {"tau_refit"}  # event kinds whose ``value`` is a fitted τ (FIT); every other value is exact
-SURROGATE = Close(rtol=1e-12, why="the surrogate's curve through Python's math.exp (libm): at most the last bit")
 
 
-def tolerance(name: str, table: str, column: str) -> Close | None:
-    """How column ``column`` of ``table`` in case ``name`` is compared: ``None`` is exactly."""
-    close = TOLERANCES.get(table, {}).get(column)
-    if close is not None and name.startswith("system_only") and table == "rounds":
-        return SURROGATE  # no torch: the metrics are the learning curve's
-    return close
+def tolerance(table: str, column: str) -> Close | None:
+    """How column ``column`` of ``table`` is compared: ``None`` is exactly."""
+    return TOLERANCES.get(table, {}).get(column)
 
 
 def assert_close(got: pd.Series, want: pd.Series, close: Close, what: str) -> None:
@@ -195,7 +193,7 @@ def assert_matches(name: str, table: str, got: pd.DataFrame, want: pd.DataFrame)
     assert list(want.columns) == [c for c in got.columns if c in want.columns], f"{name} {table}: columns"
     assert len(got) == len(want), f"{name} {table}: {len(got)} rows, fixture has {len(want)}"
     got = got[list(want.columns)]
-    exact = [c for c in want.columns if tolerance(name, table, c) is None]
+    exact = [c for c in want.columns if tolerance(table, c) is None]
     if table == "events":
         fitted = want["kind"].isin(FITTED_EVENTS).to_numpy()
         assert_close(got["value"][fitted], want["value"][fitted], FIT, f"{name} events value of {sorted(FITTED_EVENTS)}")
@@ -204,7 +202,7 @@ def assert_matches(name: str, table: str, got: pd.DataFrame, want: pd.DataFrame)
     misses = []
     for column in want.columns.difference(exact):
         try:
-            assert_close(got[column], want[column], tolerance(name, table, column), f"{name} {table}.{column}")  # type: ignore[arg-type]
+            assert_close(got[column], want[column], tolerance(table, column), f"{name} {table}.{column}")  # type: ignore[arg-type]
         except AssertionError as exc:
             misses.append(str(exc))
     assert not misses, "\n".join(misses)

@@ -59,7 +59,7 @@ def test_server_optimiser_step_matches_a_hand_written_step(cls):
     x0 = torch.randn(6)
     mask = torch.tensor([True, True, True, True, False, False])  # the last two are buffers
     lr, b1, b2, tau = 0.1, 0.9, 0.99, 1e-3
-    strategy = cls(params=mask, lr=lr, beta1=b1, beta2=b2, tau=tau)
+    strategy = cls(params=mask, server_lr=lr, beta1=b1, beta2=b2, tau=tau)
     m, v, x = torch.zeros(4, dtype=torch.float64), torch.full((4,), tau**2, dtype=torch.float64), x0.clone()
     for rnd in (1, 2):
         a, b = torch.randn(6), torch.randn(6)
@@ -75,7 +75,7 @@ def test_server_optimiser_step_matches_a_hand_written_step(cls):
         assert torch.equal(out, expected)
         x = out
     state = strategy.state_dict()
-    fresh = cls(params=mask, lr=lr, beta1=b1, beta2=b2, tau=tau)
+    fresh = cls(params=mask, server_lr=lr, beta1=b1, beta2=b2, tau=tau)
     fresh.load_state_dict(state)
     a = torch.randn(6)
     assert torch.equal(fresh.aggregate(3, x, _updates(x, (a, 1))), strategy.aggregate(3, x, _updates(x, (a, 1))))
@@ -84,7 +84,7 @@ def test_server_optimiser_step_matches_a_hand_written_step(cls):
 @pytest.mark.parametrize("cls", [FedAdam, FedYogi])
 def test_server_optimiser_learns_on_the_engine(run_tiny, cls):
     """On the real engine the server steps descend: validation loss falls every round (seeded run)."""
-    strategy = cls(lr=0.01)
+    strategy = cls(server_lr=0.01)
     result = run_tiny(strategy=strategy, spec=LocalSpec(batch_size=32, lr=1e-2), settings=SimSettings(seed=2, stopping=Stopping(max_rounds=5)))
     assert (result.rounds["val_loss"].diff().dropna() < 0).all()
     assert set(strategy.state_dict()) == {"m", "v"}

@@ -9,7 +9,8 @@ import pytest
 from fedsim.fl.recovery import Checkpointing
 from fedsim.fl.server import Stopping
 from fedsim.fl.simulation import FaultTolerance, SimSettings
-from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
+from fedsim.fl.surrogate import LearningCurve, system_only
+from fedsim.train.local import LocalSpec
 from fedsim.sim.failures import FailureModel, repair_sampler
 
 
@@ -23,13 +24,14 @@ def test_system_only_run_has_the_torch_runs_timeline(run_tiny, tiny_data, fault)
     curve = LearningCurve()
     torch_run = run_tiny(settings=_settings(**fault))
     sizes = [len(x) for x, _ in tiny_data["clients"]]
-    sys_run = run_tiny(settings=_settings(**fault), clients=sizes, initial=surrogate_initial(), executor=SurrogateExecutor.factory(curve), evaluator=curve.evaluate)
+    sys_run = run_tiny(settings=_settings(**fault), clients=sizes, **system_only(curve, LocalSpec(batch_size=32)))
     assert (torch_run.events.kind == "work_lost").sum() > 0
     pd.testing.assert_frame_equal(torch_run.events, sys_run.events)
     cols = ["round", "time_s", "round_time_s", "selected", "participants", "dropouts", "failures"]
     pd.testing.assert_frame_equal(torch_run.rounds[cols], sys_run.rounds[cols])
-    acc = sys_run.rounds["accuracy"].to_numpy()
+    acc = sys_run.rounds["surrogate_accuracy"].to_numpy()
     assert np.all(np.diff(acc) >= 0) and acc[-1] > curve.initial
+    assert sys_run.rounds["train_loss"].isna().all()  # no training loss is modelled
 
 
 def test_curve_shape_and_bad_values():

@@ -16,13 +16,14 @@ from fedsim.checkpoint.cost import optimal_interval
 from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.experiments.fleet import client_laws
-from fedsim.experiments.run import build_model, run_experiment
+from fedsim.experiments.plugins import build_model, build_task
+from fedsim.experiments.run import run_experiment
 from fedsim.fl.recovery import TauRule
 from fedsim.fl.recovery import Checkpointing
 from fedsim.fl.server import Stopping
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimSettings, checkpoint_nbytes, simulate
 from fedsim.fl.strategies import FedAvg
-from fedsim.fl.surrogate import LearningCurve, SurrogateExecutor, surrogate_initial
+from fedsim.fl.surrogate import LearningCurve, system_only
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureModel, repair_sampler
@@ -43,8 +44,9 @@ def config(*overrides: str):
 def test_auto_is_optimal_interval_of_the_configured_law_and_runs_exactly_as_that_fixed_tau():
     cfg = config(*FAILING, *CKPT, "checkpoint.tau_s=auto", "checkpoint.model=segment", "run.max_rounds=4")
     auto = run_experiment(cfg)
-    model = build_model(cfg, instantiate(cfg.data.source, seed=0).num_features, torch.device("cpu"))
-    delta = cfg.checkpoint.delta_s + 8 * checkpoint_nbytes(model, FlatLayout.of(model)) / (cfg.checkpoint.storage_mbps * 1e6)
+    data = instantiate(cfg.data.source, seed=0)
+    model = build_model(cfg, build_task(cfg, data), data.input_shape, torch.device("cpu"))
+    delta = cfg.checkpoint.delta_s + 8 * checkpoint_nbytes(model, FlatLayout.of(model), LocalSpec()) / (cfg.checkpoint.storage_mbps * 1e6)
     expected = optimal_interval(delta, cfg.checkpoint.restart_s + cfg.failure.repair_mean_s, 1.5, 6.0, "segment").tau
     assert auto.taus["tau_s"].tolist() == pytest.approx([expected] * cfg.data.num_clients, rel=1e-12)
     assert set(auto.taus["source"]) == {"auto"} and (auto.taus["time_s"] == 0).all()
@@ -72,9 +74,8 @@ def one_client(rule: TauRule, rounds: int, true: Law):
     checkpointing = Checkpointing(delta_s=0.5, restart_s=1.0, rule=rule)
     settings = SimSettings(seed=0, failure=failure, stopping=Stopping(max_rounds=rounds), fault=FaultTolerance(checkpointing=checkpointing, recovery="restore_checkpoint"))
     model = AnomalyDNN(4, hidden=(8,))
-    return simulate(model=model, initial=surrogate_initial(), clients=[180], speeds=[1.0], strategy=FedAvg(), spec=LocalSpec(batch_size=4),
-                    compute=ComputeModel(0.25), network=NetworkSpec(), val=(None, None), test=(None, None), settings=settings,
-                    executor=SurrogateExecutor.factory(curve), evaluator=curve.evaluate)
+    return simulate(model=model, clients=[180], speeds=[1.0], strategy=FedAvg(), compute=ComputeModel(0.25), network=NetworkSpec(),
+                    val=(None, None), test=(None, None), settings=settings, **system_only(curve, LocalSpec(batch_size=4)))
 
 
 def test_adaptive_tau_converges_to_the_true_optimum_within_10_percent_after_100_failures():

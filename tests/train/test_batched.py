@@ -8,6 +8,7 @@ from torch import nn
 
 from conftest import tiny_model
 from fedsim.models.dnn import AnomalyDNN
+from fedsim.tasks import Classification
 from fedsim.train.batched import Job, stack_support, train_stacked
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState, local_train, steps_per_epoch
@@ -90,8 +91,10 @@ def test_unsupported_models_say_why():
         def forward(self, x):
             return super().forward(x) * 2
 
-    assert "own forward" in stack_support(Odd(4, hidden=(3,)))
-    assert stack_support(AnomalyDNN(4, hidden=(3,))) is None
+    assert "own forward" in stack_support(Odd(4, hidden=(3,)), LocalSpec())
+    assert stack_support(AnomalyDNN(4, hidden=(3,)), LocalSpec()) is None
+    assert "task=classification" in stack_support(AnomalyDNN(4, hidden=(3,)), LocalSpec(task=Classification(num_classes=3)))
+    assert "optimizer=sgd" in stack_support(AnomalyDNN(4, hidden=(3,)), LocalSpec(optimizer="sgd"))
     with pytest.raises(ValueError, match="same step"):
         m = AnomalyDNN(4, hidden=(3,))
         lay = FlatLayout.of(m)

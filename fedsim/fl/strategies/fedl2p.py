@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from fedsim.errors import FedsimError
 from fedsim.fl.aggregate import weighted_mean
 from fedsim.fl.messages import FitIns, Personalization, Update
 from fedsim.fl.strategies.fedavg import FedAvg
-from fedsim.train.personalize import PersonalizeSpec
+from fedsim.tasks import BinaryAnomalyDetection, Task
+from fedsim.train.personalize import PersonalizeSpec, meta_init
 
 
 class FedL2P(FedAvg):
@@ -56,3 +58,27 @@ class FedL2P(FedAvg):
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Restore the meta-nets."""
         self.meta = state["meta"].clone()
+
+
+def fedl2p(
+    *,
+    model: torch.nn.Module,
+    task: Task,
+    seed: int,
+    finetune_steps: int = 5,
+    finetune_batch_size: int = 32,
+    finetune_lr: float = 0.01,
+    lr_max: float = 100.0,
+    meta_lr: float = 0.1,
+    meta_clip: float = 1.0,
+    meta_hidden: int = 100,
+    meta_val_fraction: float = 0.2,
+    fraction: float = 1.0,
+    min_clients: int = 1,
+) -> FedL2P:
+    """FedL2P for ``model`` from its config (``strategy=fedl2p``): meta-nets sized to the model, seeded from ``seed``."""
+    if not isinstance(task, BinaryAnomalyDetection):
+        raise FedsimError(f"strategy=fedl2p fine-tunes with binary cross-entropy: it needs task=binary_anomaly, not task={task.name}")
+    spec = PersonalizeSpec(steps=finetune_steps, batch_size=finetune_batch_size, base_lr=finetune_lr, lr_max=lr_max, val_fraction=meta_val_fraction, hidden=meta_hidden)
+    meta = meta_init(model, spec, seed).to(next(model.parameters()).device)
+    return FedL2P(meta=meta, spec=spec, meta_lr=meta_lr, clip=meta_clip, fraction=fraction, min_clients=min_clients)

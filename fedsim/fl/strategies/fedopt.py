@@ -49,7 +49,7 @@ class FedOpt(FedAvg):
         self,
         *,
         params: torch.Tensor | None = None,
-        lr: float = 0.01,
+        server_lr: float = 0.01,
         beta1: float = 0.9,
         beta2: float = 0.99,
         tau: float = 1e-3,
@@ -58,7 +58,7 @@ class FedOpt(FedAvg):
     ) -> None:
         super().__init__(fraction=fraction, min_clients=min_clients)
         self.params = params  # bool mask over the flat state; None = every position
-        self.lr, self.beta1, self.beta2, self.tau = lr, beta1, beta2, tau
+        self.lr, self.beta1, self.beta2, self.tau = server_lr, beta1, beta2, tau
         self.m: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
 
