@@ -40,7 +40,8 @@ class DataConfig:
     source: Any = MISSING  # a loader config with _target_ (conf/data/source/*.yaml)
     num_clients: int = 6
     partition: str = "iid"  # iid | dirichlet (label skew over classes or attack categories) | natural (the data's own owners: devices, writers)
-    alpha: float = 0.5  # Dirichlet concentration; small = more skewed
+    alpha: float = 0.5  # Dirichlet concentration (partition=dirichlet; small = more skewed); data=synthetic_fedprox: Synthetic(α, β)'s α
+    beta: float = 0.0  # data=synthetic_fedprox: Synthetic(α, β)'s β (how far devices' inputs differ); unused otherwise
     val_fraction: float = 0.1  # share of training rows the server keeps for early stopping
     max_rows: int | None = None  # keep at most this many training rows (seeded sample, stratified by category); test rows stay
     declared_rows: int | None = None  # system-only: deal this many training rows to the clients and load no data (null: count data.source's)
@@ -52,7 +53,8 @@ class DataConfig:
         _require(self.declared_features >= 1, "data.declared_features", "≥ 1", self.declared_features)
         _require(self.num_clients >= 1, "data.num_clients", "≥ 1", self.num_clients)
         _require(self.partition in PARTITIONS, "data.partition", ", ".join(PARTITIONS), self.partition)
-        _require(self.alpha > 0, "data.alpha", "> 0", self.alpha)
+        _require(self.alpha > 0 if self.partition == "dirichlet" else self.alpha >= 0, "data.alpha", "> 0 under partition=dirichlet, else ≥ 0", self.alpha)
+        _require(self.beta >= 0, "data.beta", "≥ 0", self.beta)
         _require(0 < self.val_fraction < 1, "data.val_fraction", "in (0, 1)", self.val_fraction)
 
 
