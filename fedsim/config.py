@@ -79,7 +79,7 @@ class StrategyConfig:
     ``fedavg`` and ``proposed`` (FedAvg aggregation plus the paper's fault tolerance)
     use this schema; strategies with settings of their own extend it below, so a key
     that the chosen strategy does not have is rejected. Every field but the local
-    training ones (:data:`LOCAL_KEYS`) goes to the strategy's constructor. A user's
+    training and straggler ones (:data:`ENGINE_KEYS`) goes to the strategy's constructor. A user's
     strategy YAML without a schema becomes a :class:`PluginStrategyConfig`.
     """
 
@@ -92,12 +92,14 @@ class StrategyConfig:
     lr: float = 1e-3  # the clients' learning rate
     optimizer: str = "adam"  # the clients' optimiser: adam (the checkpointing paper's) | sgd (FedProx's)
     momentum: float = 0.0  # sgd: heavy-ball momentum
+    stragglers: str = "drop"  # drop | partial: stragglers (compute.straggler_share, or late under a deadline) send what they did (FedProx)
 
     def constructor_kwargs(self) -> dict[str, Any]:
-        """The strategy's own settings: every field but the local-training ones and ``_target_``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in LOCAL_KEYS}
+        """The strategy's own settings: every field but those the engine reads (:data:`ENGINE_KEYS`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ENGINE_KEYS}
 
     def __post_init__(self) -> None:
+        _require(self.stragglers in ("drop", "partial"), "strategy.stragglers", "drop or partial", self.stragglers)
         _require(self.optimizer in OPTIMIZERS, "strategy.optimizer", " or ".join(OPTIMIZERS), self.optimizer)
         _require(0 <= self.momentum < 1, "strategy.momentum", "in [0, 1)", self.momentum)
         _require(0 < self.fraction <= 1, "strategy.fraction", "in (0, 1]", self.fraction)
@@ -107,7 +109,7 @@ class StrategyConfig:
         _require(self.lr > 0, "strategy.lr", "> 0", self.lr)
 
 
-LOCAL_KEYS = ("_target_", "name", "local_epochs", "batch_size", "lr", "optimizer", "momentum")  # strategy keys the engine reads
+ENGINE_KEYS = ("_target_", "name", "local_epochs", "batch_size", "lr", "optimizer", "momentum", "stragglers")  # strategy keys the engine reads
 
 
 @dataclass
@@ -162,6 +164,54 @@ class FedOptConfig(StrategyConfig):
         _require(0 <= self.beta1 < 1, "strategy.beta1", "in [0, 1)", self.beta1)
         _require(0 <= self.beta2 < 1, "strategy.beta2", "in [0, 1)", self.beta2)
         _require(self.tau > 0, "strategy.tau", "> 0", self.tau)
+
+
+@dataclass
+class AsyncConfig(StrategyConfig):
+    """What every asynchronous strategy takes: clients training at once, and the staleness bound."""
+
+    concurrency: int | None = None  # clients training at once; null: as many as strategy.fraction selects
+    max_staleness: int | None = None  # updates staler than this many versions are dropped; null: none are
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.concurrency is None or self.concurrency >= 1, "strategy.concurrency", "≥ 1 or null", self.concurrency)
+        _require(self.max_staleness is None or self.max_staleness >= 0, "strategy.max_staleness", "≥ 0 or null", self.max_staleness)
+
+
+@dataclass
+class FedAsyncConfig(AsyncConfig):
+    """FedAsync (Xie et al., 2019): each update mixed in at once with α·s(staleness)."""
+
+    _target_: str = "fedsim.fl.strategies.FedAsync"
+    name: str = "fedasync"
+    alpha: float = 0.6  # mixing weight α
+    staleness: str = "polynomial"  # s(): constant | polynomial (1 + staleness)^−a | hinge (1 up to b, then 1/(a(staleness − b) + 1))
+    a: float = 0.5
+    b: float = 4.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0 < self.alpha <= 1, "strategy.alpha", "in (0, 1]", self.alpha)
+        _require(self.staleness in ("constant", "polynomial", "hinge"), "strategy.staleness", "constant, polynomial or hinge", self.staleness)
+        _require(self.a >= 0, "strategy.a", "≥ 0", self.a)
+        _require(self.b >= 0, "strategy.b", "≥ 0", self.b)
+
+
+@dataclass
+class FedBuffConfig(AsyncConfig):
+    """FedBuff (Nguyen et al., AISTATS 2022): K staleness-weighted client changes per server step."""
+
+    _target_: str = "fedsim.fl.strategies.FedBuff"
+    name: str = "fedbuff"
+    buffer_size: int = 10  # K
+    server_lr: float = 1.0  # η_g
+    staleness_weighting: bool = True  # weight each change 1/√(1 + staleness)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.buffer_size >= 1, "strategy.buffer_size", "≥ 1", self.buffer_size)
+        _require(self.server_lr > 0, "strategy.server_lr", "> 0", self.server_lr)
 
 
 @dataclass
@@ -278,6 +328,7 @@ class ComputeConfig:
     surrogate_final_accuracy: float = 0.95  # system-only: accuracy approached as useful work grows
     surrogate_scale_epochs: float = 3.0  # system-only: epochs of useful work that close 63 % of the gap
     precision: str = "32"  # 32 | bf16-mixed (bfloat16 autocast, float32 master weights) | auto (bf16 where native)
+    straggler_share: float = 0.0  # share of each round's clients that can do only 1..E of the E local epochs (FedProx's systems heterogeneity)
 
     def __post_init__(self) -> None:
         self.batched = str(self.batched).lower()
@@ -288,6 +339,7 @@ class ComputeConfig:
         _require(self.surrogate_scale_epochs > 0, "compute.surrogate_scale_epochs", "> 0", self.surrogate_scale_epochs)
         _require(self.device in ("auto", "cpu", "cuda"), "compute.device", "auto, cpu or cuda", self.device)
         _require(self.threads >= 0, "compute.threads", "≥ 0", self.threads)
+        _require(0 <= self.straggler_share < 1, "compute.straggler_share", "in [0, 1)", self.straggler_share)
         _require(self.cost_per_sample_s >= 0, "compute.cost_per_sample_s", "≥ 0", self.cost_per_sample_s)
         _require(self.speed_dist in ("fixed", "lognormal", "uniform"), "compute.speed_dist", "fixed, lognormal or uniform", self.speed_dist)
         _require(self.speed_spread >= 0 and (self.speed_dist != "uniform" or self.speed_spread < 1), "compute.speed_spread", "≥ 0 (< 1 for uniform)", self.speed_spread)
@@ -469,5 +521,7 @@ def register_configs() -> None:
     cs.store(group="strategy", name="fedprox_schema", node=FedProxConfig)
     cs.store(group="strategy", name="fedopt_schema", node=FedOptConfig)
     cs.store(group="strategy", name="fedl2p_schema", node=FedL2PConfig)
+    cs.store(group="strategy", name="fedasync_schema", node=FedAsyncConfig)
+    cs.store(group="strategy", name="fedbuff_schema", node=FedBuffConfig)
     cs.store(group="model", name="dnn_schema", node=DNNConfig)
     cs.store(group="data/source", name="synthetic_schema", node=SyntheticSource)

@@ -111,7 +111,8 @@ def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
     return SimSettings(
         fault=build_fault_tolerance(cfg, out_dir),
         seed=cfg.run.seed,
-        policy=RoundPolicy(cfg.run.round_policy, cfg.run.deadline_s),
+        policy=RoundPolicy(cfg.run.round_policy, cfg.run.deadline_s, cfg.strategy.stragglers),
+        straggler_share=cfg.compute.straggler_share,
         stopping=Stopping(cfg.run.max_rounds, cfg.run.patience, cfg.run.min_delta),
         aggregation_s=cfg.run.aggregation_s,
         dropout=f.dropout,

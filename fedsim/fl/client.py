@@ -173,8 +173,9 @@ class Client(Repairable):
         """Serve tasks forever, one at a time, in arrival order."""
         while True:
             task: Task = yield self.inbox.get()
-            if task.dropout:
-                self.recorder.event("dropout", client=self.cid, round=task.round.number)
+            if task.dropout or task.straggler:
+                value = float(task.job.epochs) if task.straggler and task.job is not None and task.job.epochs else float("nan")
+                self.recorder.event("dropout" if task.dropout else "straggler", client=self.cid, round=task.round.number, value=value)
                 yield from self.uplink.send(0)
                 task.round.dropped(self.cid)
             else:
@@ -217,9 +218,14 @@ class Client(Repairable):
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
             yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
-        step_s = self.step_seconds(job.data)
-        total = len(step_s)
-        seed = self.train_seed(rnd.number, job.origin)
+        step_s = self.step_seconds(job.data, job.epochs)
+        total = self.steps_in_time(rnd, state.step, step_s, nbytes) if rnd.partial else len(step_s)
+        if total <= state.step:  # not one step fits before the deadline: nothing worth sending
+            rnd.give_up(key)
+            self.recorder.event("no_time", client=self.cid, round=rnd.number)
+            return False
+        step_s = step_s[:total]
+        seed = self.train_seed(rnd, job.origin)
         losses = []
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
         self.plan(rnd, job.data, state, seed, stops, step_s)
@@ -236,7 +242,7 @@ class Client(Repairable):
             if stop < total:
                 self.ledger.enter("checkpoint", self.env.now)
                 yield self.env.timeout(self.checkpointing.cost(self.checkpoint_bytes))
-                payload = {"round": rnd.number, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
+                payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
                 self.store.save(self.checkpoint_key(key), payload)
                 self.ledger.checkpointed()
                 self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step)
@@ -251,7 +257,7 @@ class Client(Repairable):
                 return False
         loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
         samples = self.executor.num_samples(job.data)
-        update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras)
+        update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras, version=rnd.version)
         self.recorder.event("upload", client=self.cid, round=rnd.number)
         yield from self.send(self.uplink, nbytes + update.extra_bytes)
         accepted = rnd.receive(update)
@@ -320,7 +326,7 @@ class Client(Repairable):
             log.warning("client %d: %s", self.cid, exc)
             self.recorder.event("checkpoint_corrupt", client=self.cid, round=rnd.number)
             payload = None
-        if payload is None or int(payload["round"]) != rnd.number:
+        if payload is None or (int(payload["round"]), int(payload.get("repeat", 0))) != (rnd.number, rnd.repeat):  # another task's
             self.ledger.lose(keep_banked=False)
             return None
         self.ledger.enter("recovery", self.env.now)
@@ -350,17 +356,36 @@ class Client(Repairable):
             finally:
                 self.sending_on = None
 
-    def step_seconds(self, data: int) -> np.ndarray:
-        """Virtual seconds of each local step of one round on dataset ``data``."""
-        return self.shared.costs(data) / self.speed
+    def step_seconds(self, data: int, epochs: int | None = None) -> np.ndarray:
+        """Virtual seconds of each local step of one round on dataset ``data`` (of its first ``epochs`` epochs, if given)."""
+        costs = self.shared.costs(data)
+        if epochs is not None:
+            costs = costs[: len(costs) // self.executor.spec.epochs * epochs]
+        return costs / self.speed
 
-    def train_seed(self, rnd: int, origin: int) -> int:
-        """Seed of this client's local training in round ``rnd`` (on behalf of ``origin``); 0 for an executor that draws nothing."""
+    def steps_in_time(self, rnd: Round, start: int, step_s: np.ndarray, nbytes: int) -> int:
+        """The most local steps whose compute, checkpoint writes and upload (at the uplink's own rate) end by the
+        round's deadline, counted from now (the partial work FedProx lets a straggler send)."""
+        upload = self.uplink.transfer_time(nbytes)
+        t, done = self.env.now, start
+        stops = [*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s)]
+        for stop in stops:
+            ends = t + np.cumsum(step_s[done:stop])
+            fits = int(np.searchsorted(ends + upload, rnd.deadline, side="right"))
+            if fits < stop - done:
+                return done + fits
+            t, done = float(ends[-1]) + (self.checkpointing.cost(self.checkpoint_bytes) if stop < len(step_s) else 0.0), stop
+        return done
+
+    def train_seed(self, rnd: Round, origin: int) -> int:
+        """Seed of this client's local training in the task ``rnd`` names (on behalf of ``origin``); 0 for an executor
+        that draws nothing. A repeated task (the same client and model version again, asynchronous) gets its own."""
         if not self.shared.seeded:
             return 0
+        again = (rnd.repeat,) if rnd.repeat else ()
         if origin == self.cid:
-            return torch_seed(self.seed, "train", rnd, self.cid)
-        return torch_seed(self.seed, "redistributed", rnd, origin, self.cid)
+            return torch_seed(self.seed, "train", rnd.number, self.cid, *again)
+        return torch_seed(self.seed, "redistributed", rnd.number, origin, self.cid, *again)
 
     def checkpoint_key(self, key: tuple[int, int]) -> str:
         """Store key of this client's checkpoint for work on behalf of ``key[1]``."""

@@ -65,6 +65,7 @@ class Update:
     loss: float
     origin: int = -1  # whose data was trained (differs from ``client`` after redistribution)
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # strategy payload (FedL2P hypergradients)
+    version: int = 0  # the global model version it trained from (round − 1 in synchronous rounds)
 
     @property
     def extra_bytes(self) -> int:
@@ -79,3 +80,4 @@ class Job:
     data: int
     origin: int
     extra_bytes: int = 0  # training data shipped along with the task (redistribution)
+    epochs: int | None = None  # a straggler's share of the local epochs (FedProx's systems heterogeneity); None = all

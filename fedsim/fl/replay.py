@@ -13,6 +13,11 @@ exactly as they were; at the snapshot's round boundary the real state is put bac
 the executor goes live. A replay costs event-loop time only (the system-only mode's
 speed), and the resumed run's tables equal an uninterrupted run's.
 
+An asynchronous run is never idle at a version boundary: some clients are still
+training. The snapshot keeps the models those tasks train from (by version) and their
+training seeds; the replay dispatches them with the real models and trains exactly those
+tasks for real, so they deliver what they delivered in the uninterrupted run.
+
 The replayed events are checked against the snapshot's count and digest; a mismatch
 (another fedsim version, a changed config) stops the run rather than continue a
 different history.
@@ -50,6 +55,8 @@ class Snapshot:
     digest: str  # of those events
     diverged: list[tuple[int, int]] = field(default_factory=list)  # (training seed, step) of updates dropped as divergent
     aggregations: list[float] = field(default_factory=list)  # each aggregation's variable cost (virtual s; measured ones vary)
+    models: dict[int, torch.Tensor] = field(default_factory=dict)  # asynchronous: version -> model that tasks still in flight train from
+    live: list[int] = field(default_factory=list)  # asynchronous: training seeds of the tasks in flight at the boundary
 
     def payload(self) -> dict[str, Any]:
         """A plain dict of tensors, numbers and strings (what ``torch.load(weights_only=True)`` reads back)."""
@@ -68,6 +75,8 @@ class Snapshot:
             "wall": [self.wall_train_s, self.wall_eval_s],
             "events": self.events,
             "digest": self.digest,
+            "models": self.models,
+            "live": self.live,
         }
 
     @classmethod
@@ -89,6 +98,8 @@ class Snapshot:
             wall_eval_s=float(p["wall"][1]),
             events=int(p["events"]),
             digest=str(p["digest"]),
+            models={int(k): v for k, v in p.get("models", {}).items()},
+            live=[int(seed) for seed in p.get("live", [])],
         )
 
 
@@ -121,10 +132,11 @@ class GhostExecutor:
     Updates recorded as divergent come back divergent again.
     """
 
-    def __init__(self, real: Any, diverged: Sequence[tuple[int, int]] = ()) -> None:
+    def __init__(self, real: Any, diverged: Sequence[tuple[int, int]] = (), real_seeds: Sequence[int] = ()) -> None:
         self.real = real
         self.live = False
         self.diverged = dict(diverged)  # training seed -> step
+        self.real_seeds = set(real_seeds)  # tasks trained for real even in the replay (in flight at the boundary)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -135,7 +147,7 @@ class GhostExecutor:
 
     def plan(self, *args: Any, **kwargs: Any) -> None:
         """Planning only matters to a real (batched) executor."""
-        if self.live and hasattr(self.real, "plan"):
+        if (self.live or kwargs.get("seed") in self.real_seeds) and hasattr(self.real, "plan"):
             self.real.plan(*args, **kwargs)
 
     def plan_meta(self, *args: Any, **kwargs: Any) -> None:
@@ -144,8 +156,8 @@ class GhostExecutor:
             self.real.plan_meta(*args, **kwargs)
 
     def train(self, client: int, start: TrainState, *, seed: int, stop_step: int, fit: FitIns | None = None) -> TrainResult:
-        """Live: the real training. Ghost: the start state, advanced in step count only."""
-        if self.live:
+        """Live (or a task in flight at the boundary): the real training. Ghost: the start state, advanced in step count only."""
+        if self.live or seed in self.real_seeds:
             return self.real.train(client, start, seed=seed, stop_step=stop_step, fit=fit)
         samples = samples_in_steps(self.real.num_samples(client), self.real.spec.batch_size, start.step, stop_step)
         bad = self.diverged.get(seed)
@@ -179,6 +191,11 @@ class Replay:
     def metrics(self) -> Row:
         """The recorded row of the next round to complete: early stopping reads its validation loss as it did."""
         return dict(self.snapshot.rounds[self.done])
+
+    def model(self, version: int, ghost: torch.Tensor) -> torch.Tensor:
+        """The global model of ``version`` for a task dispatched in the replay: the real one if the task may still be
+        in flight at the boundary, else the ``ghost`` the replay holds."""
+        return self.snapshot.models.get(version, ghost) if self.active else ghost
 
     def aggregation_extra(self, index: int) -> float:
         """The recorded variable cost of aggregation number ``index`` (0-based)."""

@@ -6,6 +6,7 @@ both sides hold the same object, so neither module needs the other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,10 +19,32 @@ Key = tuple[int, int]  # (client doing the work, client whose data it is)
 
 
 class Round:
-    """One round's shared state: the instructions sent out, the work still owed, the updates in."""
+    """One round's shared state: the instructions sent out, the work still owed, the updates in.
 
-    def __init__(self, env: simpy.Environment, number: int, fit: FitIns, selected: Sequence[int], recorder: Recorder) -> None:
+    Asynchronous protocols open one per dispatched client. ``number`` is the model version
+    the work can first contribute to (the round; the version trained from is ``number − 1``)
+    and ``repeat`` counts earlier dispatches of the same client from the same version:
+    together they name the task, so its training seed, its dropout draw and its checkpoints
+    are its own. With ``deadline`` (virtual time) and ``partial``, clients send the steps
+    that fit before the deadline instead of being late.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        number: int,
+        fit: FitIns,
+        selected: Sequence[int],
+        recorder: Recorder,
+        *,
+        repeat: int = 0,
+        deadline: float = math.inf,
+        partial: bool = False,
+    ) -> None:
         self.number = number
+        self.repeat = repeat
+        self.deadline = deadline
+        self.partial = partial
         self.fit = fit
         self.selected = list(selected)
         self.recorder = recorder
@@ -36,9 +59,9 @@ class Round:
             self.all_in.succeed()
 
     @property
-    def global_flat(self):
-        """The global state this round started from."""
-        return self.fit.flat
+    def version(self) -> int:
+        """The global model version this round's work trains from."""
+        return self.number - 1
 
     def wants(self, key: Key) -> bool:
         """Whether the server still wants the work ``key``."""
@@ -81,8 +104,10 @@ class Round:
 
 @dataclass(frozen=True)
 class Task:
-    """The server's request to train in a round (``dropout``: the client will not report)."""
+    """The server's request to train in a round. The client will not report when it drops out, nor when
+    it straggles (``job.epochs`` < E) under a policy that drops stragglers."""
 
     round: Round
     dropout: bool = False
     job: Job | None = None
+    straggler: bool = False

@@ -34,7 +34,9 @@ from fedsim.fl.client import Client, ClientShared
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
-from fedsim.fl.server import RoundPolicy, Server, Stopping
+from fedsim.fl.asynchronous import AsyncVersions
+from fedsim.fl.monitor import Evaluation, Stopping
+from fedsim.fl.server import Hooks, RoundPolicy, Rules, Server
 from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
 from fedsim.seeding import rng, torch_seed
@@ -96,6 +98,7 @@ class SimSettings:
     on_divergence: str = "stop"  # NaN/inf in training: stop the run | skip_client (drop the update) | ignore
     client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
     aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
+    straggler_share: float = 0.0  # share of a round's clients that do fewer local epochs (FedProx's systems heterogeneity)
 
 
 @dataclass
@@ -199,7 +202,7 @@ def simulate(
     executor = (executor or SequentialExecutor)(model, layout, clients, spec)
     ghost = replay = None
     if resume is not None:
-        ghost = GhostExecutor(executor, resume.diverged)
+        ghost = GhostExecutor(executor, resume.diverged, resume.live)
         replay = Replay(resume, ghost)
     digest = EventDigest()
     fault = settings.fault
@@ -283,8 +286,9 @@ def simulate(
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
     def snapshot() -> Snapshot:
+        inflight = server.protocol.inflight() if isinstance(server.protocol, AsyncVersions) else {}
         return Snapshot(
-            round=server.number - 1,
+            round=server.state.number - 1,
             global_flat=server.global_flat,
             strategy=strategy.state_dict(),
             rounds=list(recorder.rounds),
@@ -294,8 +298,10 @@ def simulate(
             wall_eval_s=wall_eval[0],
             events=len(recorder.events),
             digest=digest.update(recorder.events),
-            aggregations=list(server.aggregation_extras),
+            aggregations=list(server.aggregator.extras),
             diverged=list(recorder.diverged),
+            models=inflight,
+            live=[nodes[r.selected[0]].train_seed(r, r.selected[0]) for r in server.protocol.open_rounds()] if inflight else [],
         )
 
     def round_end() -> None:
@@ -308,7 +314,7 @@ def simulate(
             replay.check(len(recorder.events), digest.update(recorder.events))
             recorder.rounds[:], recorder.client_evals[:], recorder.diverged[:] = snap.rounds, snap.client_evals, snap.diverged
             recorder.clients.load(snap.clients)
-            server.global_flat = snap.global_flat.to(initial.device)
+            server.state.global_flat = snap.global_flat.to(initial.device)
             strategy.load_state_dict({k: v.to(initial.device) for k, v in snap.strategy.items()})
             if server.checkpoints:  # the one saved in this replayed round holds ghost values
                 store.save("server", server.checkpoint_state())
@@ -316,33 +322,28 @@ def simulate(
             wall_eval[0] += snap.wall_eval_s
             ghost.go_live()  # type: ignore[union-attr]
 
-    server = Server(
-        env,
-        nodes,
-        strategy=strategy,
-        initial=initial,
+    evaluation = Evaluation(
         evaluate=evaluator or torch_evaluator,
-        recorder=recorder,
+        wall_clock=lambda: executor.wall_s + wall_eval[0],
+        evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
+        client_metrics=("loss", *task.headline),
+    )
+    rules = Rules(
+        seed=settings.seed,
         policy=settings.policy,
         stopping=replace(settings.stopping, monitor=task.monitor),  # early stopping watches the task's metric
-        aggregation_s=settings.aggregation_s,
         dropout=settings.dropout,
-        seed=settings.seed,
-        wall_clock=lambda: executor.wall_s + wall_eval[0],
-        on_round=tuning.on_round(on_round),
+        straggler_share=settings.straggler_share,
+        aggregation_s=settings.aggregation_s,
+        aggregation=replace(settings.aggregation, parameters=layout.size),
+        check_finite=settings.on_divergence != "ignore",
         detection=fault.detection,
         on_failure=fault.on_failure,
         checkpointing=fault.checkpointing,
-        store=store,
         model_bytes=layout.nbytes(),
-        split_data=executor.split,
-        evaluate_clients=client_evaluator if settings.client_eval and client_tests is not None and evaluator is None else None,
-        client_metrics=("loss", *task.headline),
-        replay=replay,
-        on_round_end=round_end,
-        check_finite=settings.on_divergence != "ignore",
-        aggregation=replace(settings.aggregation, parameters=layout.size),
     )
+    hooks = Hooks(on_round=tuning.on_round(on_round), on_round_end=round_end, split_data=executor.split)
+    server = Server(env, nodes, strategy=strategy, initial=initial, recorder=recorder, rules=rules, evaluation=evaluation, store=store, replay=replay, hooks=hooks)
 
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 EVENT_COLUMNS = ["time_s", "kind", "client", "round", "value"]
-CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss"]
+CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss", "version", "staleness"]
 Event = tuple[float, str, int, int, float]
 
 
@@ -75,18 +75,19 @@ def _column(buffer: array, dtype: type) -> np.ndarray:
 
 
 class UpdateLog:
-    """One row per update the server received: round, client, origin, samples, training loss (in columns)."""
+    """One row per update the server aggregated: round, client, origin, samples, training loss, the model version it
+    trained from and its staleness (versions behind the model it was folded into), in columns."""
 
     def __init__(self) -> None:
-        self.columns = {"round": array("q"), "client": array("q"), "origin": array("q"), "num_samples": array("q"), "train_loss": array("d")}
+        self.columns = {name: array("d" if name == "train_loss" else "q") for name in CLIENT_COLUMNS}
 
     def __len__(self) -> int:
         return len(self.columns["round"])
 
-    def add(self, rnd: int, client: int, origin: int, num_samples: int, loss: float) -> None:
+    def add(self, rnd: int, client: int, origin: int, num_samples: int, loss: float, version: int, staleness: int) -> None:
         """Log one update."""
-        c = self.columns
-        c["round"].append(rnd), c["client"].append(client), c["origin"].append(origin), c["num_samples"].append(num_samples), c["train_loss"].append(loss)
+        for column, value in zip(self.columns.values(), (rnd, client, origin, num_samples, loss, version, staleness)):
+            column.append(value)
 
     def rows(self) -> list[dict[str, object]]:
         """The rows as dicts (a snapshot keeps them so)."""

@@ -227,12 +227,12 @@ def test_the_engine_reproduces_the_golden_tables(name):
 
 def test_the_tolerances_still_catch_a_one_line_change(monkeypatch):
     """A one-line slip in the engine fails the tolerant comparison: clients seeding their
-    training from the wrong round (``rnd + 1``) change only batch order and dropout
+    training from the wrong round (``rnd.number + 1``) change only batch order and dropout
     masks, and still the training losses move far outside ``TRAIN_LOSS``."""
     from fedsim.fl.client import Client
     from fedsim.seeding import torch_seed
 
-    monkeypatch.setattr(Client, "train_seed", lambda self, rnd, origin: torch_seed(self.seed, "train", rnd + 1, self.cid))
+    monkeypatch.setattr(Client, "train_seed", lambda self, rnd, origin: torch_seed(self.seed, "train", rnd.number + 1, self.cid))
     with pytest.raises(AssertionError, match="train_loss"):
         assert_case("fedavg_failures", run_case("fedavg_failures"))
 

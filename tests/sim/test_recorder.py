@@ -27,13 +27,13 @@ def test_events_read_back_as_rows_and_as_a_table():
 
 def test_update_rows_survive_a_snapshot_round_trip():
     rec = Recorder(simpy.Environment())
-    rec.clients.add(1, 3, 3, 100, 0.25)
-    rec.clients.add(1, 4, 3, 50, 0.5)
+    rec.clients.add(1, 3, 3, 100, 0.25, 0, 0)
+    rec.clients.add(3, 4, 3, 50, 0.5, 1, 1)
     rows = rec.clients.rows()
     other = Recorder(simpy.Environment())
     other.clients.load(rows)
     pd.testing.assert_frame_equal(other.clients_table(), rec.clients_table())
-    assert rows[1] == {"round": 1, "client": 4, "origin": 3, "num_samples": 50, "train_loss": 0.5}
+    assert rows[1] == {"round": 3, "client": 4, "origin": 3, "num_samples": 50, "train_loss": 0.5, "version": 1, "staleness": 1}
 
 
 def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():

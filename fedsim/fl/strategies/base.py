@@ -56,3 +56,40 @@ class Strategy:
         """Restore what :meth:`state_dict` returned."""
         if state:
             raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
+
+class AsyncStrategy(Strategy):
+    """Base of asynchronous strategies: updates are folded in one at a time as they arrive
+    (:meth:`receive`), and the strategy says when the server takes a step (:meth:`step`),
+    which makes a new model version. The server keeps ``concurrency`` clients busy (None:
+    as many as ``fraction`` of the fleet) and drops updates staler than ``max_staleness``
+    versions (None: none are dropped).
+    """
+
+    asynchronous = True
+
+    def __init__(self, *, concurrency: int | None = None, max_staleness: int | None = None, fraction: float = 1.0, min_clients: int = 1) -> None:
+        super().__init__(fraction=fraction, min_clients=min_clients)
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be ≥ 1 or None (got {concurrency})")
+        if max_staleness is not None and max_staleness < 0:
+            raise ValueError(f"max_staleness must be ≥ 0 or None (got {max_staleness})")
+        self.concurrency, self.max_staleness = concurrency, max_staleness
+
+    def select(self, k: int, idle: Sequence[int], rng: np.random.Generator) -> list[int]:
+        """The ``k`` idle clients to dispatch (uniformly drawn; all of them when there are no more)."""
+        if k >= len(idle):
+            return list(idle)
+        return sorted(int(c) for c in rng.choice(np.asarray(idle), size=k, replace=False))
+
+    def receive(self, current: torch.Tensor, base: torch.Tensor, update: Update, staleness: int) -> bool:
+        """Fold in ``update``, trained from ``base`` and ``staleness`` versions behind ``current``; returns whether to step now."""
+        raise NotImplementedError
+
+    def step(self, current: torch.Tensor) -> torch.Tensor:
+        """The new global state after a server step from ``current``."""
+        raise NotImplementedError
+
+    def aggregate(self, rnd: int, current: torch.Tensor, updates: Sequence[Update]) -> torch.Tensor:
+        """Asynchronous strategies fold updates in one at a time (:meth:`receive`)."""
+        raise TypeError(f"{type(self).__name__} is asynchronous: it folds updates in with receive(), not aggregate()")
