@@ -1,1 +1,1 @@
-"""Torch models; each is an :class:`~fedsim.models.base.AnomalyModel`."""
+"""Torch models: anomaly detectors (:class:`~fedsim.models.base.AnomalyModel`) and classifiers that return one logit per class."""

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from fedsim.data.digits import DigitsSource
+from fedsim.data.fedprox_synthetic import FedProxSyntheticSource
 from fedsim.data.kddcup99 import KDDCup99Source
 from fedsim.data.nsl_kdd import NSLKDDSource
 from fedsim.data.road import ROADSource
 from fedsim.data.unsw_nb15 import UNSWNB15Source
+from fedsim.models.cnn import CNNConfig
 from fedsim.models.dagmm import DAGMMConfig
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -23,7 +26,10 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
         ("data/source/unsw_nb15", UNSWNB15Source),
         ("data/source/road", ROADSource),
         ("data/source/nsl_kdd", NSLKDDSource),
+        ("data/source/synthetic_fedprox", FedProxSyntheticSource),
+        ("data/source/digits", DigitsSource),
         ("model/dagmm", DAGMMConfig),
+        ("model/cnn", CNNConfig),
     ],
 )
 def test_yaml_matches_dataclass(name: str, schema: type) -> None:
