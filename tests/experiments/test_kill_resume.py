@@ -28,9 +28,10 @@ ARGS = [
     "recovery=restore_checkpoint", "checkpoint.tau_s=0.3", "checkpoint.on_disk=true", "run.figure=false", "run.client_metrics=true",
 ]  # fmt: skip
 TABLES = ("rounds.csv", "events.csv", "accounting.csv", "clients.csv")
+ASYNC = ["strategy=fedbuff", "strategy.buffer_size=2", "strategy.concurrency=3"]  # clients are training at every snapshot
 
 
-def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None) -> None:
+def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None, extra: list[str]) -> None:
     """Run the entry point; SIGKILL ourselves at ``kill = (kind, n)``: at SimPy event n of the run's
     history (a resumed run replays it from event 1), or in the first write of a file matching
     ``kind`` after event n. Without a kill, the number of events goes to ``<run dir>.steps``."""
@@ -56,26 +57,27 @@ def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None) -> None:
 
     os.replace = dying_replace
     os.chdir(run_dir.parent)
-    main([*ARGS, f"hydra.run.dir={run_dir}", f"run.resume={str(resume).lower()}"])
+    main([*ARGS, *extra, f"hydra.run.dir={run_dir}", f"run.resume={str(resume).lower()}"])
     if kill is None:
         Path(f"{run_dir}.steps").write_text(str(count[0]))
 
 
-def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None) -> int:
-    proc = mp.get_context("fork").Process(target=_child, args=(run_dir, resume, kill))
+def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None, extra: list[str] = ()) -> int:
+    proc = mp.get_context("fork").Process(target=_child, args=(run_dir, resume, kill, list(extra)))
     proc.start()
     proc.join()
     return proc.exitcode
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ASYNC], ids=["sync", "async"])
 @pytest.mark.parametrize("events, snapshots, checkpoints, tables", [(1, 1, 1, ["rounds.csv"]), pytest.param(8, 4, 4, TABLES, marks=pytest.mark.deep)])
-def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, events, snapshots, checkpoints, tables):
+def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, extra, events, snapshots, checkpoints, tables):
     import torch
 
     torch.set_num_threads(1)  # forked children must not inherit a thread pool
     reference = tmp_path / "reference"
-    assert _run(reference, resume=False) == 0
+    assert _run(reference, resume=False, extra=extra) == 0
     steps = int(Path(f"{reference}.steps").read_text())
     g = random.Random(0)
     kinds = ["event"] * events + ["snapshot-*"] * snapshots + ["client*.ckpt"] * checkpoints
@@ -83,9 +85,9 @@ def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, events, s
     moments = sorted(g.randint(steps // 50, steps * 95 // 100) for _ in kinds)  # ascending: every attempt gets further
     kills = list(zip(kinds, moments)) + [(name, steps) for name in tables]
     run_dir = tmp_path / "killed"
-    killed = [_run(run_dir, resume=i > 0, kill=k) == -signal.SIGKILL for i, k in enumerate(kills)]
+    killed = [_run(run_dir, resume=i > 0, kill=k, extra=extra) == -signal.SIGKILL for i, k in enumerate(kills)]
     assert all(killed), list(zip(kills, killed))
-    assert _run(run_dir, resume=True) == 0
+    assert _run(run_dir, resume=True, extra=extra) == 0
     for name in TABLES:
         want, got = pd.read_csv(reference / name), pd.read_csv(run_dir / name)
         if name == "rounds.csv":

@@ -27,6 +27,9 @@ CASES = {
     "diverged": ["strategy.lr=1e9", "run.on_divergence=skip_client"],
     # a shared server link, spread client links, aggregation time linear in the updates
     "network": ["network.server_up_mbps=2.0", "network.server_down_mbps=5.0", "network.spread=0.5", "run.aggregation=linear"],
+    # asynchronous: clients are still training at every snapshot, and restored ones come back stale
+    "fedbuff": ["strategy=fedbuff", "strategy.buffer_size=2", "strategy.concurrency=3", "checkpoint=every_tau", "recovery=restore_checkpoint", "checkpoint.tau_s=0.3"],
+    "fedasync": ["strategy=fedasync", "strategy.concurrency=2", "failure.server=true", "failure.server_scale=20.0", "failure.server_repair_mean_s=1.0", "checkpoint=every_tau", "checkpoint.tau_s=0.3"],
 }
 
 
