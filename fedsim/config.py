@@ -360,6 +360,7 @@ class RunConfig:
     client_metrics: bool = False  # also write clients.csv (one row per client update)
     figure: bool = True  # write learning_curve.png
     client_eval: bool = False  # score each client's (personalised) model on its own test rows every round: client_eval.csv
+    train_eval: bool = False  # also score the global model's loss on all clients' training rows every round: global_train_loss (FedProx's training loss)
     resume: bool = False  # continue from the newest snapshot in the run directory (a multirun re-run does so by itself)
     snapshot_every_s: float = 30.0  # write a snapshot at a round boundary at most this often (wall seconds; 0 = every round)
     keep_snapshots: int = 2  # snapshots kept on disk (older ones are deleted)

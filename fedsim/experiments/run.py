@@ -118,6 +118,7 @@ def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
         dropout=f.dropout,
         failure=failure,
         client_eval=cfg.run.client_eval,
+        train_eval=cfg.run.train_eval,
         on_divergence=cfg.run.on_divergence,
         client_failure=client_failure_models(cfg),
         aggregation=AggregationCost(cfg.run.aggregation, cfg.run.aggregation_per_param_s, cfg.run.aggregation_scale),

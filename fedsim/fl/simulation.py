@@ -95,6 +95,7 @@ class SimSettings:
     fault: FaultTolerance = field(default_factory=FaultTolerance)
     failure_trace: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # client -> (fail_at, repair_after)
     client_eval: bool = False  # also score each client's (personalised) model on its own test shard every round
+    train_eval: bool = False  # also score the global model's loss on every client's training rows (FedProx's "training loss")
     on_divergence: str = "stop"  # NaN/inf in training: stop the run | skip_client (drop the update) | ignore
     client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
     aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
@@ -216,9 +217,12 @@ def simulate(
         t0 = time.perf_counter()
         layout.load(model, flat)
         val_loss, calibration[0] = task.calibrate(model, *val)
-        metrics = task.evaluate(model, *test, calibration[0])
+        metrics = {"val_loss": val_loss, **task.evaluate(model, *test, calibration[0])}
+        if settings.train_eval:  # Σ n_k·loss_k / Σ n_k over the clients' own rows
+            rows = [len(y) for _, y in clients]
+            metrics["global_train_loss"] = sum(n * task.mean_loss(model, x, y) for (x, y), n in zip(clients, rows)) / max(sum(rows), 1)
         wall_eval[0] += time.perf_counter() - t0
-        return {"val_loss": val_loss, **metrics}
+        return metrics
 
     def client_evaluator(flat: torch.Tensor) -> list[dict[str, float]]:
         """Each client's model (personalised when the strategy says so) on the client's own test rows."""
