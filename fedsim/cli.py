@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, hydra_argv, is_override, one_line, to_config
+from fedsim.compose import CONF_DIR, REPO, SEARCHPATH, hydra_argv, is_override, one_line, search_path, to_config
 from fedsim.config import register_configs
 from fedsim.errors import FedsimError
 from fedsim.progress import allow_bars, is_tty, job_line
@@ -76,16 +76,17 @@ def sweep_points(overrides: list[str]) -> list[list[str]]:
     return points
 
 
-def preflight(overrides: list[str]) -> Mapping[str, str]:
+def preflight(overrides: list[str], searchpath: str = SEARCHPATH) -> Mapping[str, str]:
     """Compose and validate the config (every swept value once) so mistakes fail fast, in one line.
 
-    Returns ``hydra.sweeper.params`` (a scenario's own sweep), whose values are checked too.
+    ``searchpath`` is the ``hydra.searchpath`` override the job runs with (it names the user's
+    config dirs). Returns ``hydra.sweeper.params`` (a scenario's own sweep), whose values are checked too.
     """
     from hydra import compose, initialize_config_dir
 
     first = first_point(overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*first, SEARCHPATH], return_hydra_config=True)
+        cfg = compose("config", overrides=[*first, searchpath], return_hydra_config=True)
         params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
         multirun = cfg.hydra.mode == RunMode.MULTIRUN
         task = [o for o in overrides if not o.startswith("hydra")]
@@ -97,7 +98,7 @@ def preflight(overrides: list[str]) -> Mapping[str, str]:
                 del cfg["hydra"]
             configs = [to_config(cfg)]
         else:
-            configs = [to_config(compose("config", overrides=[*point, SEARCHPATH])) for point in points]
+            configs = [to_config(compose("config", overrides=[*point, searchpath])) for point in points]
     from fedsim.experiments.run import check_inputs  # data loaders: only once the config is known good
 
     checked: set[str] = set()
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     register_configs()
     overrides = [a for a in args if is_override(a)]
     try:
-        sweep = dict(preflight(overrides))
+        searchpath = search_path(args)
+        sweep = dict(preflight(overrides, searchpath))
     except Exception as exc:  # composition and validation errors alike
         print(f"fedsim: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.pop("__multirun__") == "True" or "-m" in args or "--multirun" in args:
         task = [o for o in overrides if not o.startswith("hydra")]
         os.environ[JOBS_ENV] = str(trials or len(expand(task, sweep)))
-    sys.argv = [sys.argv[0], *hydra_argv(args, *scenario_dirs(args), SEARCHPATH)]
+    sys.argv = [sys.argv[0], *hydra_argv(args, *scenario_dirs(args), searchpath)]
     _job()
     if sweep_failures():
         raise SystemExit(2)

@@ -28,6 +28,29 @@ def is_override(arg: str) -> bool:
     return "=" in arg and not arg.startswith("-")
 
 
+def search_path(args: Sequence[str]) -> str:
+    """The ``hydra.searchpath`` override for a command line: fedsim's repo (for scenarios/), then the user's config dirs.
+
+    A user keeps config groups next to their code and names the folder with ``--config-dir
+    DIR`` (``-cd DIR``) or their own ``hydra.searchpath=[...]``; fedsim's pre-flight compose
+    must see those groups too, and its own searchpath override would otherwise replace theirs.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirs = [f"file://{REPO}"]
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+            path = Path(value).resolve()
+            if not path.is_dir():
+                raise FedsimError(f"--config-dir {value or '(missing)'} is not a directory; name the folder that holds your config groups")
+            dirs.append(f"file://{path}")
+        elif is_override(arg) and arg.lstrip("+").startswith("hydra.searchpath="):
+            dirs += [str(d) for d in OverridesParser.create().parse_overrides([arg])[0].value() or []]
+    return f"hydra.searchpath=[{','.join(dirs)}]"
+
+
 def hydra_argv(args: Sequence[str], *extra: str) -> list[str]:
     """``args`` with the overrides ``extra`` added, for hydra's parser: flags first, then every override.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,18 @@ def as_mapping(node: Any) -> dict[str, Any]:
     return dict(node)
 
 
+def locate(path: str) -> Any:
+    """The object ``path`` names. hydra's ``get_object`` also logs a multi-line error when it cannot import
+    one (to stderr before the job's logging is set up), which would precede our one line; it is muted here."""
+    hydra_log = logging.getLogger("hydra.utils")
+    was = hydra_log.disabled
+    hydra_log.disabled = True
+    try:
+        return get_object(path)
+    finally:
+        hydra_log.disabled = was
+
+
 def call_target(key: str, node: Mapping[str, Any], offered: Mapping[str, Any], kind: type | tuple[type, ...] = object) -> Any:
     """Call ``node['_target_']`` with the node's arguments and the ``offered`` ones its signature names.
 
@@ -51,7 +64,7 @@ def call_target(key: str, node: Mapping[str, Any], offered: Mapping[str, Any], k
     if not target:
         raise FedsimError(f"{key}._target_ is missing: name the class or function that builds the {key} (e.g. mypkg.models.Net)")
     try:
-        fn = get_object(str(target))
+        fn = locate(str(target))
     except Exception as exc:
         raise FedsimError(f"{key}._target_={target} cannot be imported ({one_line(exc)}); check the name, and that its package is on PYTHONPATH") from None
     try:
