@@ -52,6 +52,8 @@ STUDY_KEYS = (
     "checkpoint.delta_s",
     "checkpoint.restart_s",
     "recovery.client",
+    "compute.straggler_share",
+    "compute.speed_spread",
 )
 
 
@@ -95,11 +97,12 @@ def expected_grid(sweep_dir: Path) -> list[tuple[str, ...]] | None:
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Sub-directories that hydra made for a job (they hold ``.hydra/overrides.yaml``)."""
-    return sorted(p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/overrides.yaml"))
+    """Sub-directories that hydra made for a job (they hold ``.hydra/overrides.yaml``); nested ones too, as
+    an override of a nested config group (``+scenarios/x/method=a``) puts slashes in the job's name."""
+    return sorted(p.parent.parent for p in Path(sweep_dir).glob("**/.hydra/overrides.yaml"))
 
 
-def _job_num(job_dir: Path) -> int | None:
+def job_num(job_dir: Path) -> int | None:
     hydra_yaml = job_dir / ".hydra" / "hydra.yaml"
     if hydra_yaml.is_file():
         num = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.job.num", default=None)
@@ -140,7 +143,7 @@ def _job_rows(sweep_dir: Path) -> list[tuple[dict[str, object], Path | None]]:
             status = "complete" if (d / SUMMARY).is_file() else "incomplete"
             if grid is not None and overrides not in grid:
                 status = "stale"
-            num, name = _job_num(d), d.name
+            num, name = job_num(d), d.name
         row: dict[str, object] = {"job": name, "job_num": num, "status": status, **params}
         if d is not None:
             row.update(_study_values(d, set(params)))

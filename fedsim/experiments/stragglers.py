@@ -1,0 +1,121 @@
+"""FedProx's Figure 1 setting: stragglers dropped, or their partial work kept, with and without the proximal term.
+
+``fedsim scenarios=stragglers/fedprox_figure1`` runs the sweep (three methods × three
+straggler shares × seeds); when it ends, :class:`Report` gathers it into
+``results/stragglers/``: ``runs.csv`` (one row per job), ``rounds.csv`` (one row per job and
+round), ``summary.md`` (mean (std) over seeds) and ``figure1.png``/``.svg`` (training loss and
+test accuracy per round, one panel per straggler share, a band of ± one standard deviation
+over seeds). Training loss is FedProx's: the global model's loss on every device's
+training rows (``run.train_eval``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fedsim.collect import collect, job_dirs, job_num
+from fedsim.errors import FedsimError
+from fedsim.results import CONFIG, markdown_table, write_table, write_text
+
+log = logging.getLogger("fedsim.stragglers")
+METHODS = {"fedavg": "FedAvg (drops stragglers)", "fedprox_mu0": "FedProx μ = 0 (partial work)", "fedprox_mu1": "FedProx μ = 1 (partial work)"}
+KEYS = {"strategy.name": "method", "compute.straggler_share": "stragglers", "run.seed": "seed"}
+LAST = 10  # rounds over which a curve's wobble is measured
+
+
+def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The finished sweep as (runs, rounds): one row per job, one per job and round."""
+    found = collect(sweep_dir)
+    done = found.table[found.table["status"] == "complete"]
+    if done.empty:
+        raise FedsimError(f"no complete jobs under {sweep_dir}; run fedsim scenarios=stragglers/fedprox_figure1 first")
+    rounds = done.rename(columns=KEYS)[["job", *KEYS.values(), "round", "time_s", "participants", "global_train_loss", "accuracy", "macro_f1"]]
+    rounds = rounds.assign(method=rounds["method"].map(METHODS).fillna(rounds["method"]))
+
+    def per_run(g: pd.DataFrame) -> pd.Series:
+        tail = g["global_train_loss"].tail(LAST)
+        return pd.Series({
+            "final_train_loss": g["global_train_loss"].iloc[-1],
+            "final_accuracy": g["accuracy"].iloc[-1],
+            "wobble": tail.diff().abs().mean(),  # mean round-to-round change of the training loss over the last rounds
+            "participants": g["participants"].mean(),
+            "virtual_s": g["time_s"].iloc[-1],
+        })  # fmt: skip
+
+    runs = rounds.groupby(["job", *KEYS.values()], sort=False).apply(per_run, include_groups=False).reset_index()
+    return runs, rounds.drop(columns="job")
+
+
+def summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean (std) over seeds of each method at each straggler share."""
+
+    def mean_std(v: pd.Series, digits: int = 3) -> str:
+        return f"{v.mean():.{digits}f} ({v.std(ddof=1):.{digits}f})" if len(v) > 1 else f"{v.mean():.{digits}f}"
+
+    rows = []
+    for (share, method), g in runs.groupby(["stragglers", "method"], sort=False):
+        rows.append({
+            "stragglers": f"{share:.0%}", "method": method, "seeds": len(g), "final training loss": mean_std(g["final_train_loss"]),
+            "final test accuracy": mean_std(g["final_accuracy"]), f"|Δ training loss| per round, last {LAST}": mean_std(g["wobble"], 4),
+            "clients aggregated per round": f"{g['participants'].mean():.1f}",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def figure(rounds: pd.DataFrame, path: Path) -> list[Path]:
+    """Training loss (top) and test accuracy (bottom) per round, one column per straggler share."""
+    import seaborn as sns
+
+    from fedsim.figures import save_all, theme
+
+    import matplotlib.pyplot as plt
+
+    theme()
+    shares = sorted(rounds["stragglers"].unique())
+    fig, axes = plt.subplots(2, len(shares), figsize=(4.6 * len(shares), 7.0), squeeze=False, sharey="row")
+    order = [m for m in METHODS.values() if m in set(rounds["method"])]
+    for col, share in enumerate(shares):
+        data = rounds[rounds["stragglers"] == share]
+        for row, (y, label) in enumerate((("global_train_loss", "training loss"), ("accuracy", "test accuracy"))):
+            ax = axes[row][col]
+            sns.lineplot(data=data, x="round", y=y, hue="method", hue_order=order, errorbar="sd", err_style="band", ax=ax, legend=(row, col) == (0, 0))
+            ax.set(xlabel="round", ylabel=label, title=f"{share:.0%} stragglers" if row == 0 else "")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][0].get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return save_all(fig, path)
+
+
+def report(sweep_dir: Path, out: Path) -> list[Path]:
+    """Gather ``sweep_dir`` into ``out``: the tables, the summary, the figure and the configs (a job's, and the sweep's grid)."""
+    runs, rounds = gather(sweep_dir)
+    table = summary(runs)
+    written = [write_table(runs, out / "runs.csv"), write_table(rounds, out / "rounds.csv"), write_table(table, out / "summary.csv")]
+    written.append(write_text(markdown_table(table) + "\n", out / "summary.md"))
+    return written + figure(rounds, out / "figure1") + copy_configs(sweep_dir, out)
+
+
+def copy_configs(sweep_dir: Path, out: Path) -> list[Path]:
+    """The resolved config of the sweep's first job (``config.yaml``) and the sweep's own (``multirun.yaml``, its grid) into ``out``."""
+    first = min((d for d in job_dirs(sweep_dir) if (d / CONFIG).is_file()), key=lambda d: job_num(d) or 0)
+    return [write_text((first / CONFIG).read_text(), out / CONFIG), write_text((Path(sweep_dir) / "multirun.yaml").read_text(), out / "multirun.yaml")]
+
+
+class Report(Callback):
+    """Hydra callback: when the sweep ends, write its tables and figure into ``out`` (and the resolved config of its first job)."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
+        try:
+            for path in report(Path(config.hydra.sweep.dir), self.out):
+                log.info("wrote %s", path)
+        except FedsimError as exc:
+            log.error("stragglers report: %s", exc)
