@@ -350,7 +350,8 @@ class RunConfig:
     """Rounds, stopping rule, round policy, seed and outputs."""
 
     seed: int = 0
-    max_rounds: int = 10
+    max_rounds: int = 10  # rounds; under an asynchronous strategy, model versions
+    max_time_s: float = math.inf  # virtual seconds: no round starts after this (a budget that compares protocols)
     patience: int = 0  # rounds without val-loss improvement before stopping; 0 = off
     min_delta: float = 0.0
     round_policy: str = "wait_all"  # wait_all | deadline
@@ -374,6 +375,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _require(self.max_rounds >= 1, "run.max_rounds", "≥ 1", self.max_rounds)
+        _require(self.max_time_s > 0, "run.max_time_s", "> 0 (inf: no budget)", self.max_time_s, finite=False)
         _require(self.patience >= 0, "run.patience", "≥ 0", self.patience)
         _require(self.round_policy in ("wait_all", "deadline"), "run.round_policy", "wait_all or deadline", self.round_policy)
         _require(self.deadline_s > 0, "run.deadline_s", "> 0 (inf: no deadline)", self.deadline_s, finite=False)

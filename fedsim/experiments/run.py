@@ -113,7 +113,7 @@ def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
         seed=cfg.run.seed,
         policy=RoundPolicy(cfg.run.round_policy, cfg.run.deadline_s, cfg.strategy.stragglers),
         straggler_share=cfg.compute.straggler_share,
-        stopping=Stopping(cfg.run.max_rounds, cfg.run.patience, cfg.run.min_delta),
+        stopping=Stopping(cfg.run.max_rounds, cfg.run.patience, cfg.run.min_delta, max_time_s=cfg.run.max_time_s),
         aggregation_s=cfg.run.aggregation_s,
         dropout=f.dropout,
         failure=failure,
