@@ -10,6 +10,13 @@ a ``useful_stop`` (its failure is already drawn to strike before the later segme
 end) is trained only that far. ``train`` for a job that was never planned, or whose
 start state differs from the planned one, falls back to the sequential path, so the
 results never depend on planning.
+
+Two stacked paths: the exact :class:`~fedsim.train.batched.StackedMLP` (bit for bit
+the sequential results, the anomaly DNN only) where
+:func:`~fedsim.train.batched.stack_support` allows it, else
+:class:`~fedsim.train.functional.FunctionalStack` (any functional model under
+``vmap``, equal up to float32 rounding) where
+:func:`~fedsim.train.functional.functional_support` does.
 """
 
 from __future__ import annotations
@@ -20,15 +27,18 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.messages import FitIns
 from fedsim.train import personalize
-from fedsim.train.batched import Job, StackedMLP, Trajectory, stack_support, train_stacked
+from fedsim.train.batched import Job, StackedMLP, Stacker, Trajectory, stack_support, train_stacked
 from fedsim.train.flat import FlatLayout
+from fedsim.train.functional import FunctionalStack, functional_support
 from fedsim.train.local import LocalSpec, TrainResult, TrainState
 
-CPU_STACK_MAX_FLOPS = 50e6  # per client-step; above this a CPU gemm is already efficient alone
+CPU_STACK_MAX_FLOPS = 50e6  # per client-step; above this a CPU gemm is already efficient alone (exact path)
+CPU_VMAP_MAX_FLOPS = 10e6  # per client-step; above this vmap is no faster than one client at a time on CPU (vmap path)
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,14 @@ class BatchedExecutor(SequentialExecutor):
         *,
         max_group: int = 256,
         skip_discarded: bool = True,
+        net: Stacker | None = None,
     ) -> None:
         super().__init__(model, layout, data, spec)
-        reason = stack_support(model, spec)
-        if reason is not None:
-            raise ValueError(f"BatchedExecutor: {reason}")
-        self.net = StackedMLP(model, layout, spec)
+        if net is None:
+            net, path = stacker(model, layout, spec, sample(self.data))
+            if net is None:
+                raise ValueError(f"BatchedExecutor: {path}")
+        self.net = net  # the stacked trainer (see stacker)
         self.max_group = max_group  # clients per stacked computation (bounds memory)
         self.skip_discarded = skip_discarded  # train nothing a drawn failure will throw away
         self.pending: list[_Planned] = []
@@ -171,9 +183,57 @@ class BatchedExecutor(SequentialExecutor):
         self.wall_s += time.perf_counter() - t0
 
 
+def stacker(model: nn.Module, layout: FlatLayout, spec: LocalSpec, sample: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[Stacker | None, str]:
+    """The stacked trainer for ``model`` under ``spec`` and its path (``"exact"``, ``"vmap"``), or None and why neither.
+
+    ``sample``: a client's rows, on which one vmapped step is tried (see :func:`functional_support`).
+    """
+    if stack_support(model, spec) is None:
+        return StackedMLP(model, layout, spec), "exact"
+    reason = functional_support(model, spec, sample)
+    if reason is not None:
+        return None, f"vmap cannot: {reason}"
+    return FunctionalStack(model, layout, spec), "vmap"
+
+
+def sample(data: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first client's rows that make a batch (two or more), to try a step or count FLOPs on; None if no client has them."""
+    return next(((x, y) for x, y in data if len(x) > 1), None)
+
+
 def step_flops(layout: FlatLayout, batch_size: int) -> float:
     """Rough multiply-add count ×2 of one training step (forward + backward ≈ 3 passes)."""
     return 6.0 * layout.size * batch_size
+
+
+@torch.no_grad()
+def measured_step_flops(model: nn.Module, x: torch.Tensor) -> float:
+    """Multiply-adds ×2 of one training step on the rows ``x``: 3 × a forward pass's linear and convolution layers.
+
+    Parameter count × rows (:func:`step_flops`) undercounts a convolution, whose weights
+    are applied at every position; this counts what runs, in one eval-mode forward.
+    """
+    total = 0.0
+
+    def count(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(m, nn.Linear):
+            total += 2.0 * m.weight.numel() * out.numel() / m.out_features
+        elif m.transposed:  # weights applied at every input position
+            total += 2.0 * m.weight.numel() * inputs[0].numel() / m.in_channels
+        else:
+            total += 2.0 * m.weight.numel() * out.numel() / m.out_channels
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Linear, _ConvNd))]
+    was = model.training
+    try:
+        model.eval()
+        model(x)
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return 3.0 * total
 
 
 def choose_executor(
@@ -185,27 +245,55 @@ def choose_executor(
     device: torch.device | str = "cpu",
     batched: bool | str = "auto",
 ) -> tuple[SequentialExecutor, str]:
-    """The executor for ``model`` on ``device`` and a one-line reason for the choice.
+    """The executor for ``model`` on ``device`` and a one-line reason that names the path.
 
-    ``batched``: ``True``/``False`` force the path (``True`` still needs a stackable
-    model); ``"auto"`` stacks when the model is stackable and either the device is a GPU
-    or one client-step is small enough (≤ ``CPU_STACK_MAX_FLOPS``) that a CPU spends it
-    in per-op overhead rather than in gemm (measured: the paper's DNN is no faster
-    stacked on CPU, the small MLP is; see benchmarks/RESULTS.md).
+    ``batched``: ``True``/``False`` force the path (``True`` still needs a model one of
+    the stacked paths takes). ``"auto"``: the exact path (see :class:`BatchedExecutor`)
+    stacks when the device is a GPU or one client-step is small enough (≤
+    ``CPU_STACK_MAX_FLOPS``) that a CPU spends it in per-op overhead rather than in gemm
+    (measured: the paper's DNN is no faster stacked on CPU, the small MLP is; see
+    benchmarks/RESULTS.md). The vmap path stacks on a GPU, and on a CPU when one
+    client-step, counted by :func:`measured_step_flops` on a client's rows, is ≤
+    ``CPU_VMAP_MAX_FLOPS``. Measured with ``benchmarks/bench_functional.py`` (16 clients
+    × 200 rows, batch 32, one epoch, SGD; 2-core AMD EPYC shared with other jobs, load
+    4–6, one torch thread, best of 3–7): vmap was 3.7–4.9× faster than one client at a
+    time at 0.1–0.6 MFLOP per client-step (logistic regression 64→10, MLP 64-32-32-10,
+    4-channel CNN on 8×8), 1.6–2.7× at 2–5 MFLOP (16/32-channel CNNs on 8×8, MLP
+    64-128-128-10), 1.0–2.0× at 9 MFLOP (64-channel CNN on 8×8), 1.0–1.3× at 14 MFLOP
+    (8-channel CNN on 28×28: vmap runs grouped convolutions), 1.3–2.4× at 16 and 1.0×
+    at 58 MFLOP (MLPs 64-256-256-10, 64-512-512-10), 0.9× at 216 MFLOP (MLP
+    64-1024-1024-10) and 0.5× at 55 MFLOP (32-channel CNN on 28×28). With two threads
+    on the loaded machine vmap won by more (fewer thread barriers per client), so the
+    limit, 10 MFLOP, is below where it stopped winning with one.
     """
-    reason = stack_support(model, spec)
-    flops = step_flops(layout, spec.batch_size)
-    kind = torch.device(device).type
+    seq = SequentialExecutor(model, layout, data, spec)
     if batched is False or batched == "false":
-        return SequentialExecutor(model, layout, data, spec), "sequential (compute.batched=false)"
+        return seq, "sequential (compute.batched=false)"
+    forced = batched is True or batched == "true"
+    kind = torch.device(device).type
+    exact = stack_support(model, spec)
+    if exact is None:
+        flops = step_flops(layout, spec.batch_size)
+        if forced:
+            return BatchedExecutor(model, layout, data, spec), "batched (compute.batched=true; exact stacked MLP)"
+        if kind != "cpu":
+            return BatchedExecutor(model, layout, data, spec), f"batched (auto: {kind} device; exact stacked MLP)"
+        if flops <= CPU_STACK_MAX_FLOPS:
+            return BatchedExecutor(model, layout, data, spec), f"batched (auto: {flops / 1e6:.1f} MFLOP per client-step on cpu ≤ {CPU_STACK_MAX_FLOPS / 1e6:.0f}; exact stacked MLP)"
+        return seq, f"sequential (auto: {flops / 1e6:.0f} MFLOP per client-step on cpu > {CPU_STACK_MAX_FLOPS / 1e6:.0f}; stacking does not pay)"
+    rows = sample(data)
+    reason = functional_support(model, spec, rows)
     if reason is not None:
-        if batched is True or batched == "true":
-            raise ValueError(f"compute.batched=true but {reason}")
-        return SequentialExecutor(model, layout, data, spec), f"sequential ({reason})"
-    if batched is True or batched == "true":
-        return BatchedExecutor(model, layout, data, spec), "batched (compute.batched=true)"
+        if forced:
+            raise ValueError(f"compute.batched=true but {exact}, and vmap cannot: {reason}")
+        return seq, f"sequential (vmap cannot: {reason})"
+    vmapped = BatchedExecutor(model, layout, data, spec, net=FunctionalStack(model, layout, spec))
+    if forced:
+        return vmapped, "batched (vmap: compute.batched=true)"
     if kind != "cpu":
-        return BatchedExecutor(model, layout, data, spec), f"batched (auto: {kind} device)"
-    if flops <= CPU_STACK_MAX_FLOPS:
-        return BatchedExecutor(model, layout, data, spec), f"batched (auto: {flops / 1e6:.1f} MFLOP per client-step on cpu ≤ {CPU_STACK_MAX_FLOPS / 1e6:.0f})"
-    return SequentialExecutor(model, layout, data, spec), f"sequential (auto: {flops / 1e6:.0f} MFLOP per client-step on cpu > {CPU_STACK_MAX_FLOPS / 1e6:.0f}; stacking does not pay)"
+        return vmapped, f"batched (vmap: auto: {kind} device)"
+    flops = measured_step_flops(model, rows[0][: spec.batch_size]) if rows is not None else step_flops(layout, spec.batch_size)
+    limit = f"{CPU_VMAP_MAX_FLOPS / 1e6:g}"
+    if flops <= CPU_VMAP_MAX_FLOPS:
+        return vmapped, f"batched (vmap: auto: {flops / 1e6:.2f} MFLOP per client-step on cpu ≤ {limit})"
+    return seq, f"sequential (vmap: auto: {flops / 1e6:.1f} MFLOP per client-step on cpu > {limit}; vmap does not pay)"

@@ -14,7 +14,8 @@ per-client arithmetic is the same:
   :class:`~fedsim.models.dropout.SeededDropout` layers (``torch_generator(seed,
   "dropout", step)``), layer by layer in forward order on identically shaped tensors
   (checked bit for bit in the tests);
-* Adam is torch's single-tensor update, op for op, on the stacks.
+* Adam is torch's single-tensor update, op for op, on the stacks
+  (:mod:`fedsim.train.stacks`).
 
 Clients need not share a batch schedule: at every step the active clients are split
 by their batch size (the last batch of an epoch differs when row counts differ), and
@@ -22,7 +23,7 @@ each subset steps on its own gathered slice of the stacks. Jobs in one call shar
 start step; each may stop at its own step and ask for snapshots (checkpoints) at any
 steps in between.
 
-Only plain MLP classifiers are stacked (see :func:`stack_support`): a
+Only plain MLP classifiers are stacked exactly (see :func:`stack_support`): a
 ``nn.Sequential`` ``net`` of Linear, BatchNorm1d, ReLU/Tanh/Sigmoid and Dropout with
 :class:`~fedsim.models.dnn.AnomalyDNN`'s forward and loss. Both paths draw dropout
 masks on the CPU, so they are the same masks on CUDA too.
@@ -34,13 +35,17 @@ bfloat16 activations as they do under autocast, the logits go to the loss in flo
 and Adam stays float32. On CPU the stacked and sequential bf16 results were bitwise
 equal in every case measured (exact mode runs the same per-client bfloat16 kernels;
 ``bmm`` rounds its float32 accumulator once to bfloat16, which hides blocking order).
+
+:func:`train_stacked` drives any :class:`Stacker`: :class:`StackedMLP` here, or
+:class:`fedsim.train.functional.FunctionalStack` (any functional model, ``vmap``, equal
+within float32 rounding).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -55,8 +60,8 @@ from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
 from fedsim.train.precision import compute_dtype
 from fedsim.train.stacked_ops import StackedBCE, StackedLinear, rowwise
+from fedsim.train.stacks import Stacks, entries, export_state, optimizer_step, param_groups, proximal, stack_state
 
-BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_train uses them
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
 
 
@@ -130,36 +135,16 @@ class Trajectory:
         )
 
 
-class _Stacks:
-    """Parameters, buffers and Adam moments of K clients, each tensor with a leading client axis.
+class Stacker(Protocol):
+    """What :func:`train_stacked` drives: stacks K start states, steps them, hands states back."""
 
-    ``anchors`` (FedProx) are the parameters of each client's proximal anchor; they are
-    read, never written.
-    """
+    counter_names: list[str]  # integer buffers counted up by one per step (BatchNorm's num_batches_tracked), not stacked
 
-    def __init__(
-        self,
-        params: list[torch.Tensor],
-        buffers: list[torch.Tensor],
-        exp_avg: list[torch.Tensor],
-        exp_avg_sq: list[torch.Tensor],
-        anchors: list[torch.Tensor] | None = None,
-    ):
-        self.params, self.buffers, self.exp_avg, self.exp_avg_sq = params, buffers, exp_avg, exp_avg_sq
-        self.anchors = anchors or []
+    def stack(self, starts: Sequence[TrainState], anchors: Sequence[torch.Tensor] = ()) -> Stacks: ...  # noqa: D102
 
-    def take(self, idx: torch.Tensor) -> _Stacks:
-        """Copies of the rows ``idx``."""
-        pick = lambda ts: [rowwise(t.index_select(0, idx)) for t in ts]  # noqa: E731
-        buffers = [t.index_select(0, idx) for t in self.buffers]
-        params = [p.requires_grad_(True) for p in pick([p.detach() for p in self.params])]
-        return _Stacks(params, buffers, pick(self.exp_avg), pick(self.exp_avg_sq), pick(self.anchors))
+    def step(self, st: Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, opt_step: int, prox_mu: float = 0.0) -> torch.Tensor: ...  # noqa: D102
 
-    def put(self, idx: torch.Tensor, sub: _Stacks) -> None:
-        """Write ``sub`` back into rows ``idx``."""
-        with torch.no_grad():
-            for mine, theirs in zip(self.params + self.buffers + self.exp_avg + self.exp_avg_sq, sub.params + sub.buffers + sub.exp_avg + sub.exp_avg_sq):
-                mine.index_copy_(0, idx, theirs.detach())
+    def unstack(self, st: Stacks, steps: int, which: Sequence[int], n_counted: Sequence[int]) -> list[TrainState]: ...  # noqa: D102
 
 
 class StackedMLP:
@@ -176,43 +161,21 @@ class StackedMLP:
         self.buffer_names = [n for n, b in model.named_buffers() if b.dtype.is_floating_point]
         self.counter_names = [n for n, b in model.named_buffers() if not b.dtype.is_floating_point]
         self.prefix = prefix
-        offsets = np.cumsum([0, *layout.numels])
-        self.slices = {n: (int(offsets[i]), int(offsets[i + 1]), layout.shapes[i]) for i, n in enumerate(layout.names)}
         self.exact = any(isinstance(m, nn.BatchNorm1d) for m in self.layers)  # see fedsim.train.stacked_ops.StackedLinear
         self.dtype = compute_dtype(spec.precision)  # gemm dtype under bf16-mixed; None: float32 throughout
-        # What torch.optim.Adam(...).state_dict() holds, built by hand: constructing an
-        # optimizer imports torch._dynamo (≈1.4 s in a fresh process).
-        self.param_groups = [
-            {"lr": spec.lr, "betas": (BETA1, BETA2), "eps": EPS, "weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None,
-             "capturable": False, "differentiable": False, "fused": None, "decoupled_weight_decay": False, "params": list(range(len(self.param_names)))}
-        ]
+        self.param_groups = param_groups(spec, len(self.param_names))
 
     # --- states in and out --------------------------------------------------------
-    def stack(self, starts: Sequence[TrainState], anchors: Sequence[torch.Tensor] = ()) -> _Stacks:
+    def stack(self, starts: Sequence[TrainState], anchors: Sequence[torch.Tensor] = ()) -> Stacks:
         """Stacks from each job's start state (flat vector and optional Adam state) and proximal anchor."""
         flats = torch.stack([s.flat for s in starts]).to(torch.float32)
-        k = len(starts)
+        params = [rowwise(p).requires_grad_(True) for p in entries(self.layout, flats, self.param_names)]
+        buffers = entries(self.layout, flats, self.buffer_names)
+        stacked = torch.stack(list(anchors)).to(torch.float32) if anchors else None
+        anchored = [rowwise(a) for a in entries(self.layout, stacked, self.param_names)] if anchors else None
+        return Stacks(params, buffers, stack_state(self.spec, starts, params), anchored)
 
-        def view(name: str, source: torch.Tensor = flats) -> torch.Tensor:
-            lo, hi, shape = self.slices[name]
-            return source[:, lo:hi].reshape(k, *shape).clone()
-
-        params = [rowwise(view(n)).requires_grad_(True) for n in self.param_names]
-        buffers = [view(n) for n in self.buffer_names]
-        moments = []
-        for key in ("exp_avg", "exp_avg_sq"):
-            moments.append(
-                [
-                    rowwise(torch.stack([s.optimizer["state"][i][key] if s.optimizer and i in s.optimizer["state"] else torch.zeros_like(p[0]) for s in starts]).to(p))
-                    for i, p in enumerate(params)
-                ]
-            )
-        if anchors:
-            stacked = torch.stack(list(anchors)).to(torch.float32)
-            return _Stacks(params, buffers, moments[0], moments[1], [rowwise(view(n, stacked)) for n in self.param_names])
-        return _Stacks(params, buffers, moments[0], moments[1])
-
-    def unstack(self, st: _Stacks, steps: int, which: Sequence[int], n_counted: Sequence[int]) -> list[TrainState]:
+    def unstack(self, st: Stacks, steps: int, which: Sequence[int], n_counted: Sequence[int]) -> list[TrainState]:
         """Clients ``which``'s states as their own tensors (a checkpoint must not share storage)."""
         by_name = dict(zip(self.param_names, st.params)) | dict(zip(self.buffer_names, st.buffers))
         k = len(which)
@@ -224,19 +187,11 @@ class StackedMLP:
             else:  # num_batches_tracked: the start value plus the steps run
                 cols.append(torch.as_tensor([n_counted[j] for j in which], dtype=torch.float32, device=idx.device)[:, None])
         flats = torch.cat(cols, dim=1)
-        out = []
-        for j in which:
-            state = {
-                i: {"step": torch.tensor(float(steps)), "exp_avg": st.exp_avg[i][j].clone(), "exp_avg_sq": st.exp_avg_sq[i][j].clone()}
-                for i in range(len(st.params))
-            }
-            optimizer = {"state": state, "param_groups": copy.deepcopy(self.param_groups)} if steps else None
-            out.append(TrainState(flat=flats[len(out)].clone(), step=steps, optimizer=optimizer))
-        return out
+        return [TrainState(flat=flats[i].clone(), step=steps, optimizer=export_state(self.spec, st, j, steps, self.param_groups)) for i, j in enumerate(which)]
 
     # --- one stacked step -------------------------------------------------------------
     def step(
-        self, st: _Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, adam_step: int, prox_mu: float = 0.0
+        self, st: Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, adam_step: int, prox_mu: float = 0.0
     ) -> torch.Tensor:
         """One local step of every stacked client on its batch ``xb[k]``; returns per-client losses."""
         gens = None
@@ -268,36 +223,17 @@ class StackedMLP:
         for p in st.params:
             p.grad = None
         losses.sum().backward()
-        for p, a in zip(st.params, st.anchors):  # FedProx, as local_train does it, one client row at a time
-            grad = rowwise(p.grad)
-            grad.add_(rowwise(p.detach() - a), alpha=prox_mu)
-            p.grad = grad
-        self._adam(st, adam_step)
+        grads = [p.grad for p in st.params]
+        optimizer_step(self.spec, st, proximal(grads, st, prox_mu) if st.anchors else grads, adam_step)
         return losses.detach()
 
-    def _adam(self, st: _Stacks, step: int) -> None:
-        """torch's single-tensor Adam (CPU default), op for op, on the stacks."""
-        lr = self.spec.lr
-        bias_correction1 = 1 - BETA1**step
-        bias_correction2 = 1 - BETA2**step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
-        with torch.no_grad():
-            grads = [p.grad for p in st.params]
-            torch._foreach_lerp_(st.exp_avg, grads, 1 - BETA1)
-            torch._foreach_mul_(st.exp_avg_sq, BETA2)
-            torch._foreach_addcmul_(st.exp_avg_sq, grads, grads, value=1 - BETA2)
-            denom = torch._foreach_sqrt(st.exp_avg_sq)
-            torch._foreach_div_(denom, bias_correction2_sqrt)
-            torch._foreach_add_(denom, EPS)
-            torch._foreach_addcdiv_([p.data for p in st.params], st.exp_avg, denom, value=-step_size)
 
-
-def train_stacked(model: nn.Module, layout: FlatLayout, jobs: Sequence[Job], *, spec: LocalSpec, stacked: StackedMLP | None = None) -> list[Trajectory]:
+def train_stacked(model: nn.Module, layout: FlatLayout, jobs: Sequence[Job], *, spec: LocalSpec, stacked: Stacker | None = None) -> list[Trajectory]:
     """Train every job from its start to its stop step as one stacked computation.
 
     All jobs must share ``start.step``. Returns one :class:`Trajectory` per job, holding
-    its state at each snapshot step and at its stop step.
+    its state at each snapshot step and at its stop step. ``stacked``: the trainer
+    (default: a new :class:`StackedMLP`, the exact path).
     """
     if not jobs:
         return []
@@ -355,9 +291,9 @@ def train_stacked(model: nn.Module, layout: FlatLayout, jobs: Sequence[Job], *, 
     ]
 
 
-def _counters(net: StackedMLP, layout: FlatLayout, jobs: Sequence[Job]) -> list[int]:
+def _counters(net: Stacker, layout: FlatLayout, jobs: Sequence[Job]) -> list[int]:
     """Each job's BatchNorm ``num_batches_tracked`` at its start (all BN layers count alike)."""
     if not net.counter_names:
         return [0] * len(jobs)
-    lo, _, _ = net.slices[net.counter_names[0]]
+    lo = sum(layout.numels[: layout.names.index(net.counter_names[0])])
     return [int(round(float(j.start.flat[lo]))) for j in jobs]
