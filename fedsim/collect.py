@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from fedsim.results import CONFIG, SUMMARY, write_table
+from fedsim.errors import FedsimError
+from fedsim.results import CONFIG, SUMMARY, write_table, write_text
 from fedsim.sweep import expand, set_sweep_failures
 
+log = logging.getLogger("fedsim")
 TABLE = "collected.parquet"
 JOBS = "jobs.csv"
 STATUSES = ("complete", "incomplete", "missing", "stale")
@@ -110,6 +113,13 @@ def job_num(job_dir: Path) -> int | None:
             return int(num)
     head = job_dir.name.split("_", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+def copy_configs(sweep_dir: Path, out: Path) -> list[Path]:
+    """Copy the resolved config of a sweep's first job (``config.yaml``) and the sweep's own (``multirun.yaml``: its
+    grid) into ``out``, beside the tables a study writes from the sweep."""
+    first = min((d for d in job_dirs(sweep_dir) if (d / CONFIG).is_file()), key=lambda d: job_num(d) or 0)
+    return [write_text((first / CONFIG).read_text(), Path(out) / CONFIG), write_text((Path(sweep_dir) / "multirun.yaml").read_text(), Path(out) / "multirun.yaml")]
 
 
 def _study_values(job_dir: Path, skip: set[str]) -> dict[str, object]:
@@ -235,3 +245,19 @@ class SweepReport(Callback):
                 "fix the cause and run the same command again: finished jobs are skipped",
                 file=sys.stderr,
             )
+
+
+class StudyReport(Callback):
+    """Hydra callback: when a study's sweep ends, its ``report(sweep_dir, out)`` (a dotted name) writes tables and figures into ``out``."""
+
+    def __init__(self, report: str, out: str) -> None:
+        self.report, self.out = report, Path(out)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
+        from hydra.utils import get_method
+
+        try:
+            for path in get_method(self.report)(Path(config.hydra.sweep.dir), self.out):
+                log.info("wrote %s", path)
+        except FedsimError as exc:
+            log.error("%s: %s", self.report, exc)

@@ -100,3 +100,11 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def mean_std(values: pd.Series, digits: int = 3) -> str:
+    """``mean (std)`` over runs (std with ddof = 1), the papers' form; undefined runs (NaN: a target never reached) left out."""
+    v = values.dropna().astype(float)
+    if v.empty:
+        return "n/a"
+    return f"{v.mean():.{digits}f} ({v.std(ddof=1):.{digits}f})" if len(v) > 1 else f"{v.mean():.{digits}f}"

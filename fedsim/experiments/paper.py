@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from fedsim.collect import collect
 from fedsim.errors import FedsimError
-from fedsim.results import markdown_table, write_table, write_text
+from fedsim.results import markdown_table, mean_std, write_table, write_text
 
 log = logging.getLogger("fedsim.paper")
 
@@ -102,14 +102,6 @@ def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 def _read(out: Path, kind: str, tags: Iterable[str] | None = None) -> pd.DataFrame:
     paths = sorted(out.glob(f"{kind}_*.csv")) if tags is None else [out / f"{kind}_{t}.csv" for t in tags if (out / f"{kind}_{t}.csv").is_file()]
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
-
-
-def mean_std(values: pd.Series) -> str:
-    """The paper's mean(std) form, three significant decimals."""
-    v = values.dropna().astype(float)
-    if v.empty:
-        return "n/a"
-    return f"{v.mean():.3f} ({v.std(ddof=1):.3f})" if len(v) > 1 else f"{v.mean():.3f}"
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:

@@ -219,6 +219,12 @@ def time_to_target(rounds: pd.DataFrame, metric: str, target: float) -> float:
     return float(hit.iloc[0]) if len(hit) else float("nan")
 
 
+def updates_to_target(result: SimResult, target: float) -> float:
+    """Client updates aggregated until the target metric is first reached (NaN if never)."""
+    hit = result.rounds.loc[result.rounds[result.task.target_metric] >= target, "round"]
+    return float((result.clients["round"] <= hit.iloc[0]).sum()) if len(hit) and len(result.clients) else float("nan")
+
+
 def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str, object]:
     """The one-line-per-run facts: the task's final metrics, virtual and wall time, counts."""
     last = result.rounds.iloc[-1]
@@ -236,6 +242,8 @@ def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str
         "target_metric": task.target_metric,
         **{f"final_{m}": float(last[m]) for m in metrics},
         "time_to_target_s": time_to_target(result.rounds, task.target_metric, target),
+        "updates": len(result.clients),  # client updates aggregated
+        "updates_to_target": updates_to_target(result, target),
         "failures": int((result.events["kind"] == "failure").sum()),
         "dropouts": int((result.events["kind"] == "dropout").sum()),
         "checkpoints": int((result.events["kind"] == "checkpoint").sum()),

@@ -1,7 +1,7 @@
 """FedProx's Figure 1 setting: stragglers dropped, or their partial work kept, with and without the proximal term.
 
 ``fedsim scenarios=stragglers/fedprox_figure1`` runs the sweep (three methods × three
-straggler shares × seeds); when it ends, :class:`Report` gathers it into
+straggler shares × seeds); when it ends, its report (:func:`report`) gathers it into
 ``results/stragglers/``: ``runs.csv`` (one row per job), ``rounds.csv`` (one row per job and
 round), ``summary.md`` (mean (std) over seeds) and ``figure1.png``/``.svg`` (training loss and
 test accuracy per round, one panel per straggler share, a band of ± one standard deviation
@@ -11,18 +11,14 @@ training rows (``run.train_eval``).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
-from fedsim.collect import collect, job_dirs, job_num
+from fedsim.collect import collect, copy_configs
 from fedsim.errors import FedsimError
-from fedsim.results import CONFIG, markdown_table, write_table, write_text
+from fedsim.results import markdown_table, mean_std, write_table, write_text
 
-log = logging.getLogger("fedsim.stragglers")
 METHODS = {"fedavg": "FedAvg (drops stragglers)", "fedprox_mu0": "FedProx μ = 0 (partial work)", "fedprox_mu1": "FedProx μ = 1 (partial work)"}
 KEYS = {"strategy.name": "method", "compute.straggler_share": "stragglers", "run.seed": "seed"}
 LAST = 10  # rounds over which a curve's wobble is measured
@@ -35,7 +31,9 @@ def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if done.empty:
         raise FedsimError(f"no complete jobs under {sweep_dir}; run fedsim scenarios=stragglers/fedprox_figure1 first")
     rounds = done.rename(columns=KEYS)[["job", *KEYS.values(), "round", "time_s", "participants", "global_train_loss", "accuracy", "macro_f1"]]
-    rounds = rounds.assign(method=rounds["method"].map(METHODS).fillna(rounds["method"]))
+    methods = rounds["method"].map(METHODS).fillna(rounds["method"])
+    order = [*(m for m in METHODS.values() if m in set(methods)), *sorted(set(methods) - set(METHODS.values()))]
+    rounds = rounds.assign(method=pd.Categorical(methods, categories=order, ordered=True)).sort_values(["stragglers", "method", "seed", "round"], kind="stable")
 
     def per_run(g: pd.DataFrame) -> pd.Series:
         tail = g["global_train_loss"].tail(LAST)
@@ -47,18 +45,14 @@ def gather(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "virtual_s": g["time_s"].iloc[-1],
         })  # fmt: skip
 
-    runs = rounds.groupby(["job", *KEYS.values()], sort=False).apply(per_run, include_groups=False).reset_index()
+    runs = rounds.groupby(["job", *KEYS.values()], sort=False, observed=True).apply(per_run, include_groups=False).reset_index()
     return runs, rounds.drop(columns="job")
 
 
 def summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean (std) over seeds of each method at each straggler share."""
-
-    def mean_std(v: pd.Series, digits: int = 3) -> str:
-        return f"{v.mean():.{digits}f} ({v.std(ddof=1):.{digits}f})" if len(v) > 1 else f"{v.mean():.{digits}f}"
-
     rows = []
-    for (share, method), g in runs.groupby(["stragglers", "method"], sort=False):
+    for (share, method), g in runs.groupby(["stragglers", "method"], sort=False, observed=True):
         rows.append({
             "stragglers": f"{share:.0%}", "method": method, "seeds": len(g), "final training loss": mean_std(g["final_train_loss"]),
             "final test accuracy": mean_std(g["final_accuracy"]), f"|Δ training loss| per round, last {LAST}": mean_std(g["wobble"], 4),
@@ -99,23 +93,3 @@ def report(sweep_dir: Path, out: Path) -> list[Path]:
     written = [write_table(runs, out / "runs.csv"), write_table(rounds, out / "rounds.csv"), write_table(table, out / "summary.csv")]
     written.append(write_text(markdown_table(table) + "\n", out / "summary.md"))
     return written + figure(rounds, out / "figure1") + copy_configs(sweep_dir, out)
-
-
-def copy_configs(sweep_dir: Path, out: Path) -> list[Path]:
-    """The resolved config of the sweep's first job (``config.yaml``) and the sweep's own (``multirun.yaml``, its grid) into ``out``."""
-    first = min((d for d in job_dirs(sweep_dir) if (d / CONFIG).is_file()), key=lambda d: job_num(d) or 0)
-    return [write_text((first / CONFIG).read_text(), out / CONFIG), write_text((Path(sweep_dir) / "multirun.yaml").read_text(), out / "multirun.yaml")]
-
-
-class Report(Callback):
-    """Hydra callback: when the sweep ends, write its tables and figure into ``out`` (and the resolved config of its first job)."""
-
-    def __init__(self, out: str) -> None:
-        self.out = Path(out)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:  # noqa: D102
-        try:
-            for path in report(Path(config.hydra.sweep.dir), self.out):
-                log.info("wrote %s", path)
-        except FedsimError as exc:
-            log.error("stragglers report: %s", exc)
