@@ -142,11 +142,11 @@ def build_network(cfg: Config) -> NetworkSpec:
     return NetworkSpec(n.latency_s, n.down_mbps * 1e6, n.up_mbps * 1e6, server_down, server_up, clients)
 
 
-def build_executor(cfg: Config, device: torch.device):
-    """The executor factory for ``compute.batched`` (auto: per model and device); logs the choice."""
+def build_executor(cfg: Config, device: torch.device, asynchronous: bool = False):
+    """The executor factory for ``compute.batched`` (auto: per model, device and protocol); logs the choice."""
 
     def build(model, layout, data, spec):
-        executor, why = choose_executor(model, layout, data, spec, device=device, batched=cfg.compute.batched)
+        executor, why = choose_executor(model, layout, data, spec, device=device, batched=cfg.compute.batched, asynchronous=asynchronous)
         log.info("executor: %s", why)
         return executor
 
@@ -189,7 +189,7 @@ def run_experiment(
     strategy = build_strategy(cfg, model, layout, task, initial)
     s = cfg.strategy
     spec = LocalSpec(batch_size=s.batch_size, lr=s.lr, epochs=s.local_epochs, precision=precision, optimizer=s.optimizer, momentum=s.momentum, task=task)
-    engine: dict[str, object] = {"initial": initial, "executor": build_executor(cfg, device), "spec": spec}
+    engine: dict[str, object] = {"initial": initial, "executor": build_executor(cfg, device, getattr(strategy, "asynchronous", False)), "spec": spec}
     if cfg.compute.system_only:
         curve = LearningCurve(final=cfg.compute.surrogate_final_accuracy, scale_epochs=cfg.compute.surrogate_scale_epochs)
         row_bytes = {"row_bytes": cfg.data.declared_features * 4 + 8} if declared else {}  # float32 features + a label

@@ -259,32 +259,36 @@ def train_stacked(model: nn.Module, layout: FlatLayout, jobs: Sequence[Job], *, 
     perm_epoch = [-1] * k
     xperm: list[torch.Tensor | None] = [None] * k
     yperm: list[torch.Tensor | None] = [None] * k
+    rows = list(range(k))  # the job in each row of the stacks; a job that has stopped leaves them
     for step in range(first, max(stop)):
-        active = [j for j in range(k) if step < stop[j]]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for j in active:
+        if any(step >= stop[j] for j in rows):  # drop finished jobs once, rather than gather the rest every step
+            keep_rows = [r for r, j in enumerate(rows) if step < stop[j]]
+            st, rows = st.take(torch.tensor(keep_rows, device=device)), [rows[r] for r in keep_rows]
+        groups: dict[tuple[int, int], list[int]] = {}  # batch bounds -> rows of the stacks
+        for r, j in enumerate(rows):
             epoch, i = divmod(step, spe[j])
             if epoch != perm_epoch[j]:
                 perm = torch.randperm(len(jobs[j].x), generator=torch_generator(jobs[j].seed, "batches", epoch)).to(device)
                 xperm[j], yperm[j] = jobs[j].x[perm], jobs[j].y[perm]
                 perm_epoch[j] = epoch
-            groups.setdefault((bounds[j][i], bounds[j][i + 1]), []).append(j)
+            groups.setdefault((bounds[j][i], bounds[j][i + 1]), []).append(r)
         for (lo, hi), members in groups.items():
-            xb = torch.stack([xperm[j][lo:hi] for j in members])
-            yb = torch.stack([yperm[j][lo:hi] for j in members])
-            seeds = [jobs[j].seed for j in members]
-            if len(members) == k:
-                losses[:, step - first] = net.step(st, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
+            ids = [rows[r] for r in members]
+            xb = torch.stack([xperm[j][lo:hi] for j in ids])
+            yb = torch.stack([yperm[j][lo:hi] for j in ids])
+            seeds = [jobs[j].seed for j in ids]
+            if len(members) == len(rows):
+                losses[ids, step - first] = net.step(st, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
             else:
                 idx = torch.tensor(members, device=device)
                 sub = st.take(idx)
-                losses[members, step - first] = net.step(sub, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
+                losses[ids, step - first] = net.step(sub, xb, yb, seeds, step, step + 1, mu).cpu().numpy()
                 st.put(idx, sub)
-        done = [j for j in active if step + 1 in keep[j]]
+        done = [r for r, j in enumerate(rows) if step + 1 in keep[j]]
         if done:
-            snap = net.unstack(st, step + 1, done, [c + step + 1 - first for c in counted0])
-            for j, state in zip(done, snap):
-                states[j][step + 1] = state
+            snap = net.unstack(st, step + 1, done, [counted0[j] + step + 1 - first for j in rows])
+            for r, state in zip(done, snap):
+                states[rows[r]][step + 1] = state
     return [
         Trajectory(start=j.start, states=states[i], losses=losses[i, : j.stop_step - first], n_rows=len(j.x), batch_size=spec.batch_size)
         for i, j in enumerate(jobs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -156,3 +157,34 @@ def test_measured_step_flops_counts_convolutions_at_every_position():
     x = torch.zeros(5, 1, 8, 8)
     assert measured_step_flops(conv, x) == 3 * 2 * 5 * (36 * 64 + 2560)
     assert conv.training
+
+
+def test_auto_vmap_trains_a_round_of_very_unequal_clients_one_at_a_time(run_tiny, tiny_data):
+    """One long client and two short ones step together ~1.1 times on average: below VMAP_MIN_PARALLEL the round
+    runs one client at a time (a vmapped step costs several sequential ones); equal clients are stacked."""
+    from fedsim.fl.batched_executor import VMAP_MIN_PARALLEL
+
+    (x, y) = tiny_data["clients"][0]
+    spec = LocalSpec(batch_size=8, lr=0.05, epochs=1, optimizer="sgd", task=Classification(num_classes=2))
+    features = x.shape[1]
+    made = []
+
+    def auto(*args):
+        made.append(choose_executor(*args, device="cpu")[0])
+        return made[-1]
+
+    model = _linear(features, 2)
+    for sizes, stacked in (([160, 8, 8], False), ([64, 64, 64, 64, 64], True)):
+        clients = [(x[:n], y[:n]) for n in sizes]
+        run_tiny(settings=_settings(), spec=spec, model=model, initial=FlatLayout.of(model).flatten(model), clients=clients, speeds=np.ones(len(sizes)), executor=auto)
+        steps = [n // 8 for n in sizes]
+        assert (sum(steps) / max(steps) >= VMAP_MIN_PARALLEL) == stacked
+        assert (made[-1].stats["stacked"] > 0) == stacked
+
+
+def test_an_asynchronous_strategy_trains_vmap_models_one_at_a_time(tiny_data):
+    clients = tiny_data["clients"]
+    model = _linear(clients[0][0].shape[1], 2)
+    spec = LocalSpec(batch_size=32, optimizer="sgd", task=Classification(num_classes=2))
+    ex, why = choose_executor(model, FlatLayout.of(model), clients, spec, device="cpu", asynchronous=True)
+    assert not isinstance(ex, BatchedExecutor) and why.startswith("sequential (vmap: an asynchronous strategy")
