@@ -1,4 +1,5 @@
-"""FedProx's Figure 1 setting: stragglers dropped, or their partial work kept, with and without the proximal term.
+"""FedProx's Figure 1 setting (stragglers dropped, or their partial work kept, with and without the proximal term),
+and the direction of its heterogeneity result (:func:`heterogeneity_report`).
 
 ``fedsim scenarios=stragglers/fedprox_figure1`` runs the sweep (three methods × three
 straggler shares × seeds); when it ends, its report (:func:`report`) gathers it into
@@ -93,3 +94,38 @@ def report(sweep_dir: Path, out: Path) -> list[Path]:
     written = [write_table(runs, out / "runs.csv"), write_table(rounds, out / "rounds.csv"), write_table(table, out / "summary.csv")]
     written.append(write_text(markdown_table(table) + "\n", out / "summary.md"))
     return written + figure(rounds, out / "figure1") + copy_configs(sweep_dir, out)
+
+
+DATASETS = {"iid": "Synthetic IID", "synthetic_0_0": "Synthetic(0,0)", "synthetic_1_1": "Synthetic(1,1)"}
+
+
+def heterogeneity_report(sweep_dir: Path, out: Path) -> list[Path]:
+    """FedAvg on IID, Synthetic(0,0) and Synthetic(1,1) (``scenarios=stragglers/heterogeneity``): rounds, a mean (std)
+    summary of the first and last rounds, and the training loss and test accuracy per round."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from fedsim.figures import save_all, theme
+
+    found = collect(sweep_dir).table
+    done = found[found["status"] == "complete"]
+    if done.empty:
+        raise FedsimError(f"no complete jobs under {sweep_dir}; run fedsim scenarios=stragglers/heterogeneity first")
+    names = done["scenarios/stragglers/data"].map(DATASETS)
+    rounds = done.assign(data=pd.Categorical(names, categories=list(DATASETS.values()), ordered=True)).rename(columns={"run.seed": "seed"})
+    rounds = rounds[["data", "seed", "round", "time_s", "global_train_loss", "accuracy", "macro_f1"]].sort_values(["data", "seed", "round"])
+    rows = []
+    for data, g in rounds.groupby("data", observed=True):
+        first, last = g[g["round"] == g["round"].min()], g[g["round"] == g["round"].max()]
+        rows.append({"data": data, "seeds": len(last), "training loss, round 1": mean_std(first["global_train_loss"]),
+                     f"training loss, round {int(last['round'].iloc[0])}": mean_std(last["global_train_loss"]), "final test accuracy": mean_std(last["accuracy"])})  # fmt: skip
+    table = pd.DataFrame(rows)
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for ax, (y, label) in zip(axes, (("global_train_loss", "training loss"), ("accuracy", "test accuracy"))):
+        sns.lineplot(data=rounds, x="round", y=y, hue="data", errorbar="sd", err_style="band", ax=ax, legend=ax is axes[-1])
+        ax.set(xlabel="round", ylabel=label)
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.0, 1.0), title="")
+    fig.tight_layout()
+    written = [write_table(rounds, out / "rounds.csv"), write_table(table, out / "summary.csv"), write_text(markdown_table(table) + "\n", out / "summary.md")]
+    return written + save_all(fig, out / "heterogeneity") + copy_configs(sweep_dir, out)
