@@ -129,6 +129,14 @@ def test_a_bad_config_found_before_and_while_reading_is_one_line(override, word)
     assert_one_line(run_cli(override), word)
 
 
+@pytest.mark.parametrize("overrides", [
+    ["compute.system_only=true", "run.objective=final_auc"],  # the surrogate models no AUC
+    ["task=regression", "data=synthetic_fedprox", "model=logreg", "run.objective=final_accuracy"],  # regression reports no accuracy
+])  # fmt: skip
+def test_an_objective_the_run_will_not_report_is_one_line(overrides):
+    assert_one_line(run_cli(*overrides), "run.objective")
+
+
 # --- malformed input files -----------------------------------------------------------------------
 
 COLUMNS = list(DTYPES)

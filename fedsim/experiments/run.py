@@ -290,7 +290,8 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     if cfg.run.figure:
         from fedsim import figures  # matplotlib and seaborn, only when a figure is drawn
 
-        figures.learning_curve(result.rounds, out_dir / "learning_curve.png")
+        task = result.task
+        figures.learning_curve(result.rounds, out_dir / "learning_curve.png", task.target_metric, "loss" if "loss" in result.rounds else task.monitor)
     write_text(resolved_yaml, out_dir / CONFIG)
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
     if snap is not None:

@@ -52,13 +52,13 @@ def save_all(fig: plt.Figure, path: Path, formats: Sequence[str] = FORMATS) -> l
     return outs
 
 
-def learning_curve(rounds: pd.DataFrame, path: Path) -> Path:
-    """Test accuracy and loss against virtual time, one marker per round."""
+def learning_curve(rounds: pd.DataFrame, path: Path, metric: str = "accuracy", loss: str = "loss") -> Path:
+    """The task's target ``metric`` and its ``loss`` against virtual time, one marker per round."""
     theme()
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.5))
-    sns.lineplot(data=rounds, x="time_s", y="accuracy", marker="o", ax=ax_acc)
-    sns.lineplot(data=rounds, x="time_s", y="loss", marker="o", ax=ax_loss, color="C3")
-    ax_acc.set(xlabel="virtual time (s)", ylabel="test accuracy", title="Accuracy")
-    ax_loss.set(xlabel="virtual time (s)", ylabel="test loss (BCE)", title="Loss")
+    sns.lineplot(data=rounds, x="time_s", y=metric, marker="o", ax=ax_acc)
+    sns.lineplot(data=rounds, x="time_s", y=loss, marker="o", ax=ax_loss, color="C3")
+    ax_acc.set(xlabel="virtual time (s)", ylabel=metric.replace("_", " "), title=metric.replace("_", " ").capitalize())
+    ax_loss.set(xlabel="virtual time (s)", ylabel=loss.replace("_", " "), title="Loss")
     fig.tight_layout()
     return save(fig, path)

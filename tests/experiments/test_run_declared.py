@@ -13,7 +13,8 @@ from fedsim.compose import CONF_DIR, SEARCHPATH, to_config
 from fedsim.config import register_configs
 from fedsim.data import partition
 from fedsim.errors import FedsimError
-from fedsim.experiments.run import declared_sizes, run_and_write, run_experiment
+from fedsim.experiments.rows import declared_sizes
+from fedsim.experiments.run import run_and_write, run_experiment
 from fedsim.seeding import rng
 
 SYSTEM = ["compute.system_only=true", "failure=weibull", "failure.scale=20.0", "failure.dropout=0.1", "run.max_rounds=2", "run.figure=false"]
@@ -61,3 +62,23 @@ def test_an_event_log_over_the_limit_is_written_as_whole_client_histories_and_co
     assert summary["failures"] == counts.loc[counts["kind"] == "failure", "count"].sum()  # the summary counts every event
     assert len(pd.read_csv(tmp_path / "accounting.csv")) == 200  # accounting stays exact
     assert json.loads((tmp_path / "summary.json").read_text())["rounds"] == 2
+
+
+def test_a_system_only_run_reports_only_what_its_surrogate_models(tmp_path):
+    """The surrogate models an accuracy and a loss; no other metric appears, under any name, in the tables or the summary."""
+    cfg = config(*SYSTEM, "data.num_clients=12", "data.declared_rows=1200", "run.figure=true")
+    summary = run_and_write(cfg, tmp_path, "run: {}\n")
+    modelled = {"surrogate_accuracy", "surrogate_loss"}
+    assert {k.removeprefix("final_") for k in summary if k.startswith("final_")} == modelled
+    assert summary["target_metric"] == "surrogate_accuracy" and summary["task"] == "surrogate"
+    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    event_loop = {"round", "time_s", "round_time_s", "wall_s", "selected", "participants", "dropouts", "failures"}
+    assert set(rounds.columns) == event_loop | modelled | {"train_loss"} and rounds["train_loss"].isna().all()
+    assert (tmp_path / "learning_curve.png").is_file()
+
+
+@pytest.mark.parametrize("objective", ["final_auc", "final_accuracy", "final_loss"])
+def test_an_objective_the_surrogate_does_not_model_stops_in_one_line(objective):
+    with pytest.raises(FedsimError, match=f"run.objective={objective} names a metric system-only runs .* model only") as err:
+        run_experiment(config(*SYSTEM, "data.num_clients=4", "data.declared_rows=400", f"run.objective={objective}"))
+    assert "\n" not in str(err.value) and "final_surrogate_accuracy" in str(err.value)
