@@ -54,6 +54,15 @@ def tiny_data():
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models: torch's thread pool only adds spin-waits, badly so on a busy 2-core runner."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def run_tiny(tiny_data):
     """Run the engine on the tiny federation with keyword overrides of any simulate() argument."""
 

@@ -64,27 +64,11 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def figure(rounds: pd.DataFrame, path: Path) -> list[Path]:
     """Training loss (top) and test accuracy (bottom) per round, one column per straggler share."""
-    import seaborn as sns
+    from fedsim.figures import metric_grid, save_all
 
-    from fedsim.figures import save_all, theme
-
-    import matplotlib.pyplot as plt
-
-    theme()
-    shares = sorted(rounds["stragglers"].unique())
-    fig, axes = plt.subplots(2, len(shares), figsize=(4.6 * len(shares), 7.0), squeeze=False, sharey="row")
     order = [m for m in METHODS.values() if m in set(rounds["method"])]
-    for col, share in enumerate(shares):
-        data = rounds[rounds["stragglers"] == share]
-        for row, (y, label) in enumerate((("global_train_loss", "training loss"), ("accuracy", "test accuracy"))):
-            ax = axes[row][col]
-            sns.lineplot(data=data, x="round", y=y, hue="method", hue_order=order, errorbar="sd", err_style="band", ax=ax, legend=(row, col) == (0, 0))
-            ax.set(xlabel="round", ylabel=label, title=f"{share:.0%} stragglers" if row == 0 else "")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].get_legend().remove()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return save_all(fig, path)
+    ys = [("global_train_loss", "training loss"), ("accuracy", "test accuracy")]
+    return save_all(metric_grid(rounds, x="round", xlabel="round", ys=ys, column="stragglers", title=lambda v: f"{v:.0%} stragglers", order=order), path)
 
 
 def report(sweep_dir: Path, out: Path) -> list[Path]:

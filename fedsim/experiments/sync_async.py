@@ -90,25 +90,12 @@ def _ratio(ratio: pd.Series, sync: pd.Series, other: pd.Series) -> str:
 def figure(runs: pd.DataFrame, path: Path) -> list[Path]:
     """Virtual time to the target (top; a run that never reached it is left out) and final accuracy (bottom)
     against σ, one column per failure scale, a line per method (± one standard deviation over seeds)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    from fedsim.figures import metric_grid, save_all
 
-    from fedsim.figures import save_all, theme
-
-    theme()
-    scales = sorted(runs["scale"].unique(), reverse=True)
-    fig, axes = plt.subplots(2, len(scales), figsize=(4.6 * len(scales), 7.0), squeeze=False, sharey="row")
     order = [m for m in METHODS.values() if m in set(runs["method"])]
-    for col, scale in enumerate(scales):
-        data = runs[runs["scale"] == scale]
-        for row, (y, label) in enumerate((("time_to_target_s", "virtual s to target accuracy"), ("final_accuracy", "accuracy at the budget's end"))):
-            ax = axes[row][col]
-            sns.lineplot(data=data, x="sigma", y=y, hue="method", hue_order=order, marker="o", errorbar="sd", ax=ax, legend=(row, col) == (0, 0))
-            ax.set(xlabel="client speed spread σ", ylabel=label, title=f"failure scale λ: {_scale(scale)}" if row == 0 else "")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    axes[0][0].get_legend().remove()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    ys = [("time_to_target_s", "virtual s to target accuracy"), ("final_accuracy", "accuracy at the budget's end")]
+    data = runs.assign(scale=-runs["scale"])  # columns from no failures to the most
+    fig = metric_grid(data, x="sigma", xlabel="client speed spread σ", ys=ys, column="scale", title=lambda v: f"failure scale λ: {_scale(-v)}", order=order, marker="o")
     return save_all(fig, path)
 
 

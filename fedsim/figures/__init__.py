@@ -7,7 +7,7 @@ or saves a matplotlib figure; :func:`save` writes it atomically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -62,3 +62,38 @@ def learning_curve(rounds: pd.DataFrame, path: Path, metric: str = "accuracy", l
     ax_loss.set(xlabel="virtual time (s)", ylabel=loss.replace("_", " "), title="Loss")
     fig.tight_layout()
     return save(fig, path)
+
+
+def grid(rows: int, cols: int, sharey: str | bool = False) -> tuple[plt.Figure, list[list[plt.Axes]]]:
+    """A ``rows`` × ``cols`` grid of panels in the publication theme."""
+    theme()
+    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.6 * rows), squeeze=False, sharey=sharey)
+    return fig, [list(r) for r in axes]
+
+
+def bottom_legend(fig: plt.Figure, axes: list[list[plt.Axes]]) -> None:
+    """One legend for the whole figure, below the panels (the first panel's entries; every panel's own removed)."""
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for row in axes:
+        for ax in row:
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+
+
+def metric_grid(
+    data: pd.DataFrame, *, x: str, xlabel: str, ys: Sequence[tuple[str, str]], column: str, title: Callable[[object], str], order: Sequence[str], marker: str | None = None
+) -> plt.Figure:
+    """One row of panels per metric ``ys`` (column, label), one column per value of ``column``; a line per method
+    (``order``) against ``x``, a band of ± one standard deviation over seeds; one legend below."""
+    values = sorted(data[column].unique())
+    fig, axes = grid(len(ys), len(values), sharey="row")
+    for col, value in enumerate(values):
+        part = data[data[column] == value]
+        for row, (y, label) in enumerate(ys):
+            ax = axes[row][col]
+            sns.lineplot(data=part, x=x, y=y, hue="method", hue_order=list(order), marker=marker, errorbar="sd", err_style="band", ax=ax)
+            ax.set(xlabel=xlabel, ylabel=label, title=title(value) if row == 0 else "")
+    bottom_legend(fig, axes)
+    return fig

@@ -5,20 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from fedsim.cli import main
 from fedsim.data.digits import load_digits
 from fedsim.errors import FedsimError
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models: torch's thread pool only adds spin-waits, badly so on a busy 2-core runner."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_images_in_unit_range_with_ten_classes():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from fedsim.cli import main
 from fedsim.data.fedprox_synthetic import device_sizes, load_fedprox_synthetic
@@ -21,15 +20,6 @@ def mean_distance_to_pooled(data, devices) -> float:
     """Mean total-variation distance between a device's label mix and everyone's."""
     pooled = np.bincount(data.y_train, minlength=10) / len(data.y_train)
     return float(np.mean([0.5 * np.abs(label_shares(data, k) - pooled).sum() for k in devices]))
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models: torch's thread pool only adds spin-waits, badly so on a busy 2-core runner."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
