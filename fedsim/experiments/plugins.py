@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from fedsim.compose import one_line
-from fedsim.config import Config, StrategyConfig
+from fedsim.config import Config
+from fedsim.strategy_config import StrategyConfig
 from fedsim.data.dataset import Dataset
 from fedsim.errors import FedsimError
 from fedsim.seeding import torch_seed

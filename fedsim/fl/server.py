@@ -1,9 +1,9 @@
 """The server node: its state, its failure clock, its checkpoints, and the protocol it runs.
 
-What the server does round after round is its protocol's: :class:`~fedsim.fl.sync.SyncRounds`
-(select → broadcast → wait → aggregate → evaluate) or
-:class:`~fedsim.fl.asynchronous.AsyncVersions` (keep clients busy, fold updates in as they
-arrive, a row per model version). Both use the same parts: an
+What the server does round after round is its protocol's, which the engine picks and hands
+in: :class:`~fedsim.fl.sync.SyncRounds` (select → broadcast → wait → aggregate → evaluate)
+or :class:`~fedsim.fl.asynchronous.AsyncVersions` (keep clients busy, fold updates in as
+they arrive, a row per model version). Both use the same parts: an
 :class:`~fedsim.fl.aggregator.Aggregator`, a :class:`~fedsim.fl.monitor.Monitor`, an optional
 :class:`~fedsim.fl.detector.FailureDetector`. The server has its own failure clock: a failure
 abandons the protocol's open work and the server restarts from its last checkpoint.
@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import simpy
 import torch
@@ -31,10 +31,6 @@ from fedsim.fl.replay import Replay
 from fedsim.fl.strategies import Strategy
 from fedsim.sim.failures import Repairable
 from fedsim.sim.recorder import Recorder
-
-if TYPE_CHECKING:
-    from fedsim.fl.asynchronous import AsyncVersions
-    from fedsim.fl.sync import SyncRounds
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +82,16 @@ class ServerState:
     record: Record = field(default_factory=Record)
 
 
+class Play(Protocol):
+    """What the server needs of its protocol (:class:`~fedsim.fl.protocol.ServerProtocol`)."""
+
+    def play(self): ...  # generator: the rounds (or versions) until the run ends
+
+    def abandon(self) -> None: ...
+
+    def on_detected(self, cid: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServerDown:
     """Interrupt cause: the server's node went down."""
@@ -107,6 +113,7 @@ class Server(Repairable):
         store: MemoryStore | None = None,
         replay: Replay | None = None,
         hooks: Hooks = Hooks(),
+        protocol: Callable[[Server], Play],
     ) -> None:
         self.env, self.clients, self.strategy, self.recorder = env, clients, strategy, recorder
         self.rules, self.hooks, self.replay = rules, hooks, replay
@@ -120,16 +127,9 @@ class Server(Repairable):
         self.repaired: simpy.Event | None = None  # the next repair, made when the restart waits for it
         for c in clients:
             c.server = self
-        self.protocol = self.make_protocol()
+        self.protocol = protocol(self)
         self.process = env.process(self.run())
         self.detector = None if rules.detection is None else FailureDetector(env, clients, rules.detection, recorder, lambda: self.up, self.protocol.on_detected)
-
-    def make_protocol(self) -> SyncRounds | AsyncVersions:
-        """Asynchronous versions for an asynchronous strategy, synchronous rounds otherwise."""
-        from fedsim.fl.asynchronous import AsyncVersions
-        from fedsim.fl.sync import SyncRounds
-
-        return AsyncVersions(self) if getattr(self.strategy, "asynchronous", False) else SyncRounds(self)
 
     # --- what the protocols read ---------------------------------------------------------
     @property

@@ -30,13 +30,15 @@ import torch
 
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
-from fedsim.fl.client import Client, ClientShared
+from fedsim.fl.client import Client
+from fedsim.fl.client_shared import ClientShared
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
 from fedsim.fl.asynchronous import AsyncVersions
 from fedsim.fl.monitor import Evaluation, Stopping
 from fedsim.fl.server import Hooks, RoundPolicy, Rules, Server
+from fedsim.fl.sync import SyncRounds
 from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
 from fedsim.seeding import rng, torch_seed
@@ -347,7 +349,8 @@ def simulate(
         model_bytes=layout.nbytes(),
     )
     hooks = Hooks(on_round=tuning.on_round(on_round), on_round_end=round_end, split_data=executor.split)
-    server = Server(env, nodes, strategy=strategy, initial=initial, recorder=recorder, rules=rules, evaluation=evaluation, store=store, replay=replay, hooks=hooks)
+    protocol = AsyncVersions if getattr(strategy, "asynchronous", False) else SyncRounds
+    server = Server(env, nodes, strategy=strategy, initial=initial, recorder=recorder, rules=rules, evaluation=evaluation, store=store, replay=replay, hooks=hooks, protocol=protocol)
 
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))

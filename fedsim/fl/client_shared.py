@@ -1,0 +1,44 @@
+"""What all clients of a run share, kept once rather than per client (a million clients hold one copy)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fedsim.sim.compute import ComputeModel
+from fedsim.train.local import batch_bounds
+
+if TYPE_CHECKING:
+    from fedsim.fl.executor import SequentialExecutor
+
+
+class ClientShared:
+    """What all clients of a run share, kept once rather than per client.
+
+    ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
+    client, computed once per row count (clients mostly share a few); a client divides
+    by its speed. Also the model's byte size, whether the executor uses seeds, and
+    every lifetime the client failure clocks drew.
+    """
+
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "_by_rows")
+
+    def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
+        self.executor = executor
+        self.cost_per_sample_s = compute.cost_per_sample_s
+        self.model_bytes = executor.layout.nbytes()
+        self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
+        self.lifetimes: list[float] = []
+        self._by_rows: dict[int, np.ndarray] = {}
+
+    def costs(self, data: int) -> np.ndarray:
+        """Rows of each step of one round on dataset ``data`` × seconds per row (read-only, shared)."""
+        n = self.executor.num_samples(data)
+        out = self._by_rows.get(n)
+        if out is None:
+            spec = self.executor.spec
+            rows = np.tile(np.diff(np.asarray(batch_bounds(n, spec.batch_size))), spec.epochs)
+            out = self._by_rows[n] = rows * self.cost_per_sample_s
+            out.flags.writeable = False
+        return out
