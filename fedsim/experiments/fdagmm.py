@@ -41,7 +41,7 @@ from fedsim.models.dagmm import DAGMM, pool_gmm
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
 from fedsim.tasks import BinaryAnomalyDetection
-from fedsim.train.evaluate import classification_metrics
+from fedsim.tasks.scores import classification_metrics
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState, local_train, steps_per_epoch
 

@@ -13,7 +13,7 @@ from fedsim.data.dataset import Dataset
 from fedsim.errors import FedsimError
 from fedsim.models.base import AnomalyModel
 from fedsim.tasks.base import Task, chunks
-from fedsim.train.evaluate import auc_roc, classification_metrics
+from fedsim.tasks.scores import auc_roc, classification_metrics
 
 
 @dataclass(frozen=True)

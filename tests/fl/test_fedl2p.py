@@ -15,13 +15,19 @@ from fedsim.fl.server import Stopping
 from fedsim.fl.simulation import SimSettings
 from fedsim.fl.strategies import FedAvg, FedL2P
 from fedsim.seeding import rng, torch_generator, torch_seed
-from fedsim.train.evaluate import evaluate
+from fedsim.tasks import BinaryAnomalyDetection
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import batch_bounds
 from fedsim.train.personalize import PersonalizeSpec, meta_init, pinned_meta
 
 SPEC = PersonalizeSpec(steps=6, batch_size=16, base_lr=0.05, hidden=8)
 SETTINGS = SimSettings(seed=1, stopping=Stopping(max_rounds=3), client_eval=True)
+
+
+def evaluate(model, layout, flat, x, y, threshold):
+    """The anomaly task's scores of ``flat`` on ``(x, y)``."""
+    layout.load(model, flat)
+    return BinaryAnomalyDetection().evaluate(model, x, y, threshold)
 
 
 @pytest.fixture(scope="module")

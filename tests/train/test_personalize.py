@@ -11,7 +11,7 @@ from fedsim.errors import FedsimError
 from fedsim.models.dagmm import DAGMM
 from fedsim.models.dnn import AnomalyDNN
 from fedsim.seeding import torch_generator, torch_seed
-from fedsim.train.evaluate import evaluate
+from fedsim.tasks import BinaryAnomalyDetection
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState, batch_bounds, local_train
 from fedsim.train.personalize import (
@@ -28,6 +28,12 @@ from fedsim.train.personalize import (
 
 SPEC = PersonalizeSpec(steps=9, batch_size=16, hidden=8)  # 9 steps cross an epoch boundary on ≤ 128 rows
 N_PARAMS = 10  # parameter tensors of a [16, 8] AnomalyDNN: 3 Linear + 2 BatchNorm, weight and bias each
+
+
+def evaluate(model, layout, flat, x, y, threshold):
+    """The anomaly task's scores of ``flat`` on ``(x, y)``."""
+    layout.load(model, flat)
+    return BinaryAnomalyDetection().evaluate(model, x, y, threshold)
 
 
 @pytest.fixture(scope="module")

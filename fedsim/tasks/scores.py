@@ -1,14 +1,8 @@
-"""Metrics of a model state on a labelled set: loss, accuracy, AUC-ROC, precision, recall, F1."""
+"""Scores of a binary detector: AUC-ROC from ranks, and accuracy, precision, recall and F1 of its flags."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-
-from fedsim.models.base import AnomalyModel
-from fedsim.train.flat import FlatLayout
-
-EVAL_CHUNK = 8192  # rows per forward pass; bounds memory on large test sets
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -48,31 +42,3 @@ def classification_metrics(y: np.ndarray, flagged: np.ndarray) -> dict[str, floa
         "recall": recall,
         "f1": f1,
     }
-
-
-@torch.no_grad()
-def loss_and_scores(model: AnomalyModel, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
-    """Mean loss and per-row anomaly scores in eval mode, in chunks."""
-    model.eval()
-    total, scores = 0.0, []
-    for start in range(0, len(x), EVAL_CHUNK):
-        xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
-        total += float(model.loss(xb, yb)) * len(xb)
-        scores.append(model.scores(xb).float().cpu())
-    return total / max(len(x), 1), torch.cat(scores).numpy()
-
-
-def evaluate(
-    model: AnomalyModel,
-    layout: FlatLayout,
-    flat: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    threshold: float,
-) -> dict[str, float]:
-    """Load ``flat`` into ``model`` and score it on ``(x, y)``; rows scoring above ``threshold`` are flagged."""
-    layout.load(model, flat)
-    loss, scores = loss_and_scores(model, x, y)
-    y_np = y.cpu().numpy()
-    return {"loss": loss, "auc": auc_roc(y_np, scores), **classification_metrics(y_np, scores > threshold)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from fedsim.train.evaluate import auc_roc, average_ranks
+from fedsim.tasks.scores import auc_roc, average_ranks
 
 
 def test_average_ranks_are_scipys_ranks_with_ties():
