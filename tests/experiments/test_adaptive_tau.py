@@ -33,7 +33,7 @@ def test_paired_differences_remove_the_shared_per_seed_level():
 
 def test_table_is_mean_and_std_per_method_in_the_studys_order():
     runs = pd.DataFrame({"method": ["x", "x", "y", "y"], "seed": [0, 1, 0, 1], "virtual_s": [10.0, 20.0, 30.0, 30.0], "lost_s": 1.0,
-                         "checkpoint_s": 2.0, "overhead": 0.5, "final_accuracy": 0.9})
+                         "checkpoint_s": 2.0, "overhead": 0.5, "final_surrogate_accuracy": 0.9})
     out = table(runs, ["y", "x"])
     assert out["method"].tolist() == ["y", "x"]
     assert out["time to finish (s)"].tolist() == ["30 (0)", "15 (7)"]

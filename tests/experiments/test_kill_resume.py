@@ -1,6 +1,7 @@
 """A run SIGKILLed at many moments (mid-round, mid-checkpoint write, mid-snapshot write, mid-table write)
 and resumed each time ends with the uninterrupted run's tables: one kill of each kind in the default
-tier, twenty in the deep tier.
+tier, twenty in the deep tier; for a synchronous fleet, an asynchronous one (FedBuff: clients are
+training at every snapshot) and a user's own data, model, task and strategy (examples/own_problem).
 
 Each attempt is a forked child running the ``fedsim`` entry point (the parent has imported
 everything, so a launch costs little). The child kills itself with SIGKILL at the moment it is
@@ -16,22 +17,27 @@ import multiprocessing as mp
 import os
 import random
 import signal
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ARGS = [
-    "model.hidden=[32,16]", "data.num_clients=4", "data.max_rows=800", "run.max_rounds=25", "strategy=fedadam",
+FAULTS = [
     "failure=weibull", "failure.scale=3.0", "failure.repair_mean_s=1.0", "failure.dropout=0.2",
     "compute.cost_per_sample_s=0.01", "compute.threads=1", "run.snapshot_every_s=0", "checkpoint=every_tau",
     "recovery=restore_checkpoint", "checkpoint.tau_s=0.3", "checkpoint.on_disk=true", "run.figure=false", "run.client_metrics=true",
 ]  # fmt: skip
+ARGS = ["model.hidden=[32,16]", "data.num_clients=4", "data.max_rows=800", "run.max_rounds=25", "strategy=fedadam", *FAULTS]
 TABLES = ("rounds.csv", "events.csv", "accounting.csv", "clients.csv")
-ASYNC = ["strategy=fedbuff", "strategy.buffer_size=2", "strategy.concurrency=3"]  # clients are training at every snapshot
+ASYNC = [*ARGS, "strategy=fedbuff", "strategy.buffer_size=2", "strategy.concurrency=3"]  # clients are training at every snapshot
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_problem"
+PLUGIN = [  # a user's data, model, task and strategy from examples/own_problem
+    "--config-dir", str(EXAMPLE / "conf"), "data=waves", "model=seqconv", "task=smoothed", "strategy=trimmed_mean", "run.max_rounds=12", *FAULTS,
+]  # fmt: skip
 
 
-def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None, extra: list[str]) -> None:
+def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None, args: list[str]) -> None:
     """Run the entry point; SIGKILL ourselves at ``kill = (kind, n)``: at SimPy event n of the run's
     history (a resumed run replays it from event 1), or in the first write of a file matching
     ``kind`` after event n. Without a kill, the number of events goes to ``<run dir>.steps``."""
@@ -39,6 +45,7 @@ def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None, extra: lis
 
     from fedsim.cli import main
 
+    sys.path.insert(0, str(EXAMPLE))  # what PYTHONPATH=examples/own_problem does
     step, count = simpy.Environment.step, [0]
 
     def counting_step(env: simpy.Environment) -> None:
@@ -57,27 +64,27 @@ def _child(run_dir: Path, resume: bool, kill: tuple[str, int] | None, extra: lis
 
     os.replace = dying_replace
     os.chdir(run_dir.parent)
-    main([*ARGS, *extra, f"hydra.run.dir={run_dir}", f"run.resume={str(resume).lower()}"])
+    main([*args, f"hydra.run.dir={run_dir}", f"run.resume={str(resume).lower()}"])
     if kill is None:
         Path(f"{run_dir}.steps").write_text(str(count[0]))
 
 
-def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None, extra: list[str] = ()) -> int:
-    proc = mp.get_context("fork").Process(target=_child, args=(run_dir, resume, kill, list(extra)))
+def _run(run_dir: Path, resume: bool, kill: tuple[str, int] | None = None, args: list[str] = ARGS) -> int:
+    proc = mp.get_context("fork").Process(target=_child, args=(run_dir, resume, kill, list(args)))
     proc.start()
     proc.join()
     return proc.exitcode
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ASYNC], ids=["sync", "async"])
+@pytest.mark.parametrize("args", [ARGS, ASYNC, PLUGIN], ids=["sync", "async", "plugin"])
 @pytest.mark.parametrize("events, snapshots, checkpoints, tables", [(1, 1, 1, ["rounds.csv"]), pytest.param(8, 4, 4, TABLES, marks=pytest.mark.deep)])
-def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, extra, events, snapshots, checkpoints, tables):
+def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, args, events, snapshots, checkpoints, tables):
     import torch
 
     torch.set_num_threads(1)  # forked children must not inherit a thread pool
     reference = tmp_path / "reference"
-    assert _run(reference, resume=False, extra=extra) == 0
+    assert _run(reference, resume=False, args=args) == 0
     steps = int(Path(f"{reference}.steps").read_text())
     g = random.Random(0)
     kinds = ["event"] * events + ["snapshot-*"] * snapshots + ["client*.ckpt"] * checkpoints
@@ -85,9 +92,9 @@ def test_kills_and_resumes_end_with_the_uninterrupted_tables(tmp_path, extra, ev
     moments = sorted(g.randint(steps // 50, steps * 95 // 100) for _ in kinds)  # ascending: every attempt gets further
     kills = list(zip(kinds, moments)) + [(name, steps) for name in tables]
     run_dir = tmp_path / "killed"
-    killed = [_run(run_dir, resume=i > 0, kill=k, extra=extra) == -signal.SIGKILL for i, k in enumerate(kills)]
+    killed = [_run(run_dir, resume=i > 0, kill=k, args=args) == -signal.SIGKILL for i, k in enumerate(kills)]
     assert all(killed), list(zip(kills, killed))
-    assert _run(run_dir, resume=True, extra=extra) == 0
+    assert _run(run_dir, resume=True, args=args) == 0
     for name in TABLES:
         want, got = pd.read_csv(reference / name), pd.read_csv(run_dir / name)
         if name == "rounds.csv":
