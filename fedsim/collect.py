@@ -169,14 +169,22 @@ def _jobs_frame(rows: list[tuple[dict[str, object], Path | None]]) -> pd.DataFra
     return frame.sort_values("job_num", kind="stable", ignore_index=True) if jobs else frame
 
 
+def _read_rounds(path: Path) -> pd.DataFrame:
+    """A job's ``rounds.csv``; a run that a time budget ended before its first round has none (an empty file)."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
 def collect(sweep_dir: Path) -> Collected:
     """Merge every job of ``sweep_dir`` (see the module docstring for the columns)."""
     rows = _job_rows(Path(sweep_dir))
     frames = []
     for row, d in rows:
         rounds_csv = d / "rounds.csv" if d is not None else None
-        if row["status"] in ("complete", "stale") and rounds_csv is not None and rounds_csv.is_file():
-            rounds = pd.read_csv(rounds_csv)
+        rounds = _read_rounds(rounds_csv) if row["status"] in ("complete", "stale") and rounds_csv is not None and rounds_csv.is_file() else None
+        if rounds is not None and len(rounds):
             frames.append(pd.concat([pd.DataFrame([row] * len(rounds)), rounds], axis=1))
         else:
             frames.append(pd.DataFrame([row]))

@@ -173,7 +173,7 @@ class RunConfig:
 
     seed: int = 0
     max_rounds: int = 10  # rounds; under an asynchronous strategy, model versions
-    max_time_s: float = math.inf  # virtual seconds: no round starts after this (a budget that compares protocols)
+    max_time_s: float = math.inf  # virtual seconds: the run ends at this instant, an open round unrecorded (a budget that compares protocols)
     patience: int = 0  # rounds without val-loss improvement before stopping; 0 = off
     min_delta: float = 0.0
     round_policy: str = "wait_all"  # wait_all | deadline

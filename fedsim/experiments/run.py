@@ -215,20 +215,29 @@ def run_experiment(
 
 def time_to_target(rounds: pd.DataFrame, metric: str, target: float) -> float:
     """Virtual seconds until the global model's ``metric`` first reaches ``target`` (NaN if never)."""
+    if metric not in rounds:  # no round finished
+        return float("nan")
     hit = rounds.loc[rounds[metric] >= target, "time_s"]
     return float(hit.iloc[0]) if len(hit) else float("nan")
 
 
 def updates_to_target(result: SimResult, target: float) -> float:
     """Client updates aggregated until the target metric is first reached (NaN if never)."""
+    if result.task.target_metric not in result.rounds:  # no round finished
+        return float("nan")
     hit = result.rounds.loc[result.rounds[result.task.target_metric] >= target, "round"]
     return float((result.clients["round"] <= hit.iloc[0]).sum()) if len(hit) and len(result.clients) else float("nan")
 
 
 def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str, object]:
-    """The one-line-per-run facts: the task's final metrics, virtual and wall time, counts."""
-    last = result.rounds.iloc[-1]
+    """The one-line-per-run facts: the task's final metrics, virtual and wall time, counts.
+
+    A run that a time budget ended before any round finished has no metrics: they are NaN.
+    """
+    import pandas as pd
+
     task = result.task
+    last = result.rounds.iloc[-1] if len(result.rounds) else pd.Series({m: float("nan") for m in task.metric_names()} | {"round": 0})
     detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
     metrics = [m for m in (*task.metric_names(), *(f"client_{k}" for k in ("loss", *task.headline))) if m in last]
     return {
@@ -287,7 +296,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
         write_table(result.client_evals, out_dir / "client_eval.csv")
     if len(result.taus):
         write_table(result.taus, out_dir / "tau.csv")
-    if cfg.run.figure:
+    if cfg.run.figure and len(result.rounds):
         from fedsim import figures  # matplotlib and seaborn, only when a figure is drawn
 
         task = result.task

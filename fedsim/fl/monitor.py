@@ -23,15 +23,15 @@ Evaluator = Callable[[torch.Tensor], dict[str, float]]
 
 @dataclass(frozen=True)
 class Stopping:
-    """Stop after ``max_rounds``, once ``max_time_s`` virtual seconds have passed (a budget that compares
-    protocols whose rounds differ), or when the metric ``monitor`` (lower is better) fails to improve by
-    ``min_delta`` for ``patience`` rounds."""
+    """Stop after ``max_rounds``, at ``max_time_s`` virtual seconds (a budget that compares protocols whose
+    rounds differ; a round still open then is not recorded), or when the metric ``monitor`` (lower is
+    better) fails to improve by ``min_delta`` for ``patience`` rounds."""
 
     max_rounds: int = 10
     patience: int = 0  # 0 disables early stopping
     min_delta: float = 0.0
     monitor: str = "val_loss"  # a key of the evaluation's metrics (simulate sets the task's)
-    max_time_s: float = math.inf  # virtual seconds: no round (or version) starts after this
+    max_time_s: float = math.inf  # virtual seconds: the run ends at this instant (simulate enforces it)
 
 
 @dataclass

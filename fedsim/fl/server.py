@@ -191,9 +191,6 @@ class Server(Repairable):
             self.stop_reason = "early_stopping"
             self.recorder.event("early_stop", round=number)
             return True
-        if self.env.now >= self.rules.stopping.max_time_s:
-            self.stop_reason = "time_budget"
-            return True
         if self.state.number > self.rules.stopping.max_rounds:
             return True
         if self.hooks.on_round_end is not None:

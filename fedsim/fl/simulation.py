@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -355,7 +356,10 @@ def simulate(
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
     with _fleet_frozen():
-        env.run(until=server.process)
+        budget = settings.stopping.max_time_s
+        env.run(until=server.process if math.isinf(budget) else env.any_of([server.process, env.timeout(budget)]))
+        if server.process.is_alive:  # the virtual-time budget ended the run; an open round is not recorded
+            server.stop_reason = "time_budget"
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),

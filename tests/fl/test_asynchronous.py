@@ -108,3 +108,16 @@ def test_synchronous_settings_are_refused_by_an_asynchronous_strategy():
 
     with pytest.raises(FedsimError, match="synchronous"):
         run_classifier(FedBuff(), settings=SimSettings(seed=0, policy=RoundPolicy("deadline", 5.0)))
+
+
+def test_a_time_budget_ends_every_protocol_at_its_instant():
+    """A client 100× slower than the others, failing every few virtual seconds, never finishes its work: a synchronous
+    round that waits for it never ends. The budget ends every run at its instant; an open round is not recorded."""
+    law = FailureModel(0.8, 3.0, repair_sampler("exponential", 1.0))
+    budget = SimSettings(seed=0, stopping=Stopping(max_rounds=10**6, max_time_s=40.0), failure=law)
+    speeds = np.array([1.0, 1.0, 0.01])
+    sync, _ = run_classifier(FedAvg(), speeds=speeds, settings=budget)
+    buff, _ = run_classifier(FedBuff(buffer_size=2, concurrency=3), speeds=speeds, settings=budget)
+    for result in (sync, buff):
+        assert result.stop_reason == "time_budget" and result.virtual_s == 40.0
+    assert sync.rounds.empty and len(buff.rounds) > 5  # the slow client holds the round, not the buffer
