@@ -72,7 +72,7 @@ class Client(Repairable):
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "idle",
     )  # fmt: skip
 
     def __init__(
@@ -119,28 +119,31 @@ class Client(Repairable):
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
+        self.idle = True  # waiting for a task with none queued: a sleeping failure clock may play its failures late
         self.process = env.process(self.run())
 
     # --- failure clocks and the server call these ----------------------------------
-    def fail(self) -> None:
-        """Go down now; work since the last usable checkpoint is lost."""
+    def fail(self, at: float | None = None) -> None:
+        """Go down now (or, idle, at the past instant ``at``); work since the last usable checkpoint is lost."""
+        t = self.env.now if at is None else at
         self.up = False
-        self.failed_at = self.env.now
-        self.ledger.enter("recovery", self.env.now)
+        self.failed_at = t
+        self.ledger.enter("recovery", t)
         self.ledger.failures += 1
-        self.recorder.event("failure", client=self.cid)
+        self.recorder.event("failure", client=self.cid, at=t)
         self._interrupt(FAILED)
 
-    def repair(self) -> None:
-        """Come back up; a pending task resumes under the recovery policy."""
+    def repair(self, at: float | None = None) -> None:
+        """Come back up (now, or idle at ``at``); a pending task resumes under the recovery policy."""
+        t = self.env.now if at is None else at
         self.up = True
-        self.ledger.enter("waiting", self.env.now)
-        self.recorder.event("repair", client=self.cid)
+        self.ledger.enter("waiting", t)
+        self.recorder.event("repair", client=self.cid, at=t)
         self.wake_waiters()
 
-    def failure_drawn(self, ttf: float) -> None:
-        """The failure clock drew this client's next lifetime: it fails at now + ``ttf`` (draws are ahead of time)."""
-        self.next_failure_s = self.env.now + ttf
+    def failure_drawn(self, ttf: float, fails_at: float) -> None:
+        """The failure clock drew this client's next lifetime ``ttf``: it fails at ``fails_at`` (draws are ahead of time)."""
+        self.next_failure_s = fails_at
         self.shared.lifetimes.append(ttf)
 
     def cancel(self, rnd: Round) -> None:
@@ -173,7 +176,11 @@ class Client(Repairable):
     def run(self):
         """Serve tasks forever, one at a time, in arrival order."""
         while True:
+            self.idle = not self.inbox.items
             task: Task = yield self.inbox.get()
+            self.idle = False
+            if self.shared.sleepers is not None:  # failures due while idle are played now, and the clock runs again
+                self.shared.sleepers.wake(self.cid, self.env.now)
             if task.dropout or task.straggler:
                 value = float(task.job.epochs) if task.straggler and task.job is not None and task.job.epochs else float("nan")
                 self.recorder.event("dropout" if task.dropout else "straggler", client=self.cid, round=task.round.number, value=value)

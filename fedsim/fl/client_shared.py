@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.failures import Sleepers
 from fedsim.train.local import batch_bounds
 
 if TYPE_CHECKING:
@@ -19,10 +20,10 @@ class ClientShared:
     ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
     client, computed once per row count (clients mostly share a few); a client divides
     by its speed. Also the model's byte size, whether the executor uses seeds, and
-    every lifetime the client failure clocks drew.
+    every lifetime the client failure clocks drew, and those clocks when they sleep.
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "sleepers", "_by_rows")
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
@@ -30,6 +31,7 @@ class ClientShared:
         self.model_bytes = executor.layout.nbytes()
         self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
         self.lifetimes: list[float] = []
+        self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

@@ -44,7 +44,7 @@ from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
+from fedsim.sim.failures import FailureClock, FailureModel, Sleepers, SleepingClock, TraceClock
 from fedsim.sim.ledger import close_all
 from fedsim.sim.link_rates import ClientLinks
 from fedsim.sim.network import Network
@@ -103,6 +103,7 @@ class SimSettings:
     client_failure: tuple[FailureModel, ...] = ()  # per-client laws (a mixed fleet); replaces ``failure`` when given
     aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
     straggler_share: float = 0.0  # share of a round's clients that do fewer local epochs (FedProx's systems heterogeneity)
+    sleeping_clocks: bool = True  # idle clients' failure clocks schedule nothing (False: every transition is an event; same tables)
 
 
 @dataclass
@@ -281,18 +282,24 @@ def simulate(
     ids = np.arange(len(nodes))
     failure_streams = Streams(settings.seed, "failure", ids) if settings.failure or settings.client_failure else None
     link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
+    if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
+        shared.sleepers = recorder.sleepers = Sleepers(len(nodes))
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
+        target = tuning.target(node)
         if node.cid in settings.failure_trace:
-            TraceClock(env, tuning.target(node), settings.failure_trace[node.cid])
+            TraceClock(env, target, settings.failure_trace[node.cid])
+        elif law is not None and shared.sleepers is not None and target is node:
+            SleepingClock(env, node, law, failure_streams, shared.sleepers, node.failure_drawn, index=node.cid)  # type: ignore[arg-type]
         elif law is not None:
-            FailureClock(env, tuning.target(node), law, failure_streams, node.failure_drawn, index=node.cid)
+            FailureClock(env, target, law, failure_streams, node.failure_drawn, index=node.cid)
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
                 FailureClock(env, link, fault.link_failure, link_streams, index=2 * node.cid + direction)
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
     def snapshot() -> Snapshot:
+        recorder.settle()
         inflight = server.protocol.inflight() if isinstance(server.protocol, AsyncVersions) else {}
         return Snapshot(
             round=server.state.number - 1,
@@ -317,6 +324,7 @@ def simulate(
             if on_snapshot is not None:
                 on_snapshot(snapshot)
         elif replay.round_done():  # the boundary: put the real state back and go live
+            recorder.settle()
             snap = replay.snapshot
             replay.check(len(recorder.events), digest.update(recorder.events))
             recorder.rounds[:], recorder.client_evals[:], recorder.diverged[:] = snap.rounds, snap.client_evals, snap.diverged
@@ -360,6 +368,7 @@ def simulate(
         env.run(until=server.process if math.isinf(budget) else env.any_of([server.process, env.timeout(budget)]))
         if server.process.is_alive:  # the virtual-time budget ended the run; an open round is not recorded
             server.stop_reason = "time_budget"
+    recorder.settle()  # idle clients' accounts and rows up to the end
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),

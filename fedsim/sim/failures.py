@@ -12,13 +12,15 @@ clients each with a clock notice.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import simpy
-from simpy.events import URGENT
+from simpy.events import NORMAL, URGENT
 
 from fedsim.streams import Streams
 
@@ -103,18 +105,24 @@ def start_now(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -
     env.schedule(event, URGENT)
 
 
+Step = Callable[[float], tuple[float, "Step"]]  # a transition at virtual time t: (delay to the next one, the next one)
+
+
 class FailureClock:
     """Waits a Weibull lifetime, breaks ``target``, waits the repair, restores it, and so on.
 
     The unit is as good as new after each repair, so lifetimes are i.i.d. Weibull.
-    ``on_draw`` sees every lifetime drawn (tests check them against Weibull(k, λ)).
-    ``rng`` is the clock's generator, or a fleet's :class:`~fedsim.streams.Streams` and
-    the clock's ``index`` in it: then the generator is made for the first lifetime and
-    dropped again until the unit fails (most never do in a short run), and made anew
-    then, replaying that first draw, so the draws are the same either way.
+    ``on_draw(ttf, fails_at)`` sees every lifetime drawn (tests check them against
+    Weibull(k, λ)). ``rng`` is the clock's generator, or a fleet's
+    :class:`~fedsim.streams.Streams` and the clock's ``index`` in it: then the generator
+    is made for the first lifetime and dropped again until the unit fails (most never do
+    in a short run), and made anew then, replaying that first draw, so the draws are the
+    same either way. Each transition is a step that says when the next one falls;
+    this clock schedules every step as a SimPy event, :class:`SleepingClock` only those
+    that someone will see.
     """
 
-    __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index")
+    __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index", "step")
 
     def __init__(
         self,
@@ -122,33 +130,161 @@ class FailureClock:
         target: Failable,
         model: FailureModel,
         rng: np.random.Generator | Streams,
-        on_draw: Callable[[float], None] | None = None,
+        on_draw: Callable[[float, float], None] | None = None,
         index: int = 0,
     ) -> None:
         self.env, self.target, self.model, self.on_draw = env, target, model, on_draw
         self.rng, self.streams, self.index = (None, rng, index) if isinstance(rng, Streams) else (rng, None, 0)
-        start_now(env, self._first)
+        self.step: Step = self._first
+        self.start()
 
-    def _first(self, _: simpy.Event) -> None:
+    def start(self) -> None:
+        """Take the first step at time 0, as a process would start."""
+        start_now(self.env, self._fire)
+
+    def _fire(self, _: simpy.Event) -> None:
+        delay, self.step = self.step(self.env.now)
+        self.env.timeout(delay).callbacks.append(self._fire)
+
+    # --- the steps ------------------------------------------------------------------
+    def _first(self, t: float) -> tuple[float, Step]:
         """The first lifetime; from a fleet's streams, with a generator kept only if the unit fails."""
-        self._live(self.rng if self.rng is not None else self.streams.generator(self.index))  # type: ignore[union-attr]
+        return self._live(self.rng if self.rng is not None else self.streams.generator(self.index), t)  # type: ignore[union-attr]
 
-    def _live(self, g: np.random.Generator) -> None:
+    def _live(self, g: np.random.Generator, t: float) -> tuple[float, Step]:
         ttf = weibull_time_to_failure(g, self.model.shape, self.model.scale)
         if self.on_draw is not None:
-            self.on_draw(ttf)
-        self.env.timeout(ttf).callbacks.append(self._down)
+            self.on_draw(ttf, t + ttf)
+        return ttf, self._down
 
-    def _down(self, _: simpy.Event) -> None:
-        self.target.fail()
+    def _down(self, t: float) -> tuple[float, Step]:
+        self.breaks(t)
         if self.rng is None:  # made anew, past the first lifetime it drew before
             self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
             weibull_time_to_failure(self.rng, self.model.shape, self.model.scale)
-        self.env.timeout(self.model.repair(self.rng)).callbacks.append(self._back)
+        return self.model.repair(self.rng), self._back
 
-    def _back(self, _: simpy.Event) -> None:
+    def _back(self, t: float) -> tuple[float, Step]:
+        self.restores(t)
+        return self._live(self.rng, t)  # type: ignore[arg-type]
+
+    def breaks(self, t: float) -> None:
+        """Break the target (now, at ``t``)."""
+        self.target.fail()
+
+    def restores(self, t: float) -> None:
+        """Repair the target (now, at ``t``)."""
         self.target.repair()
-        self._live(self.rng)  # type: ignore[arg-type]
+
+
+class Sleeper(Protocol):
+    """A failure target whose failures no one sees while it is idle, so that they can be played late, at their times."""
+
+    idle: bool
+
+    def fail(self, at: float | None = None) -> None: ...
+
+    def repair(self, at: float | None = None) -> None: ...
+
+
+class SleepingClock(FailureClock):
+    """A failure clock that schedules no events while its target is idle, and catches up when it is needed.
+
+    Most of a large fleet sits idle most of the time, and its failures and repairs
+    change nothing but the target's own log rows and time accounts, which can be
+    written later with the right times. While the target is idle the clock *sleeps*:
+    its next transition waits in :class:`Sleepers` rather than in SimPy's queue. When
+    the target gets work, or anyone reads the counts, the transitions due by then are
+    played in order, each at its own virtual time; a busy target's clock is *armed*,
+    scheduling each transition as a SimPy event, exactly as :class:`FailureClock`
+    does. The draws, their times and the target's calls are those of a
+    :class:`FailureClock` (times are summed in the same order), only fewer events.
+    """
+
+    __slots__ = ("when", "sleepers")
+
+    def __init__(self, env: simpy.Environment, target: Sleeper, model: FailureModel, rng: np.random.Generator | Streams,
+                 sleepers: Sleepers, on_draw: Callable[[float, float], None] | None = None, index: int = 0) -> None:  # fmt: skip
+        self.sleepers, self.when = sleepers, 0.0
+        super().__init__(env, target, model, rng, on_draw, index)
+
+    def start(self) -> None:
+        """Asleep from time 0, with the first lifetime still to draw."""
+        self.sleepers.add(self)
+
+    def _fire(self, _: simpy.Event) -> None:
+        delay = self.advance()
+        if self.target.idle:  # type: ignore[attr-defined]
+            self.sleepers.sleep(self)
+        else:
+            self.env.timeout(delay).callbacks.append(self._fire)  # at now + delay: self.when, as FailureClock's
+
+    def advance(self) -> float:
+        """Take the step due at ``when``; returns the delay to the next one (``when`` moves on by it)."""
+        delay, self.step = self.step(self.when)
+        self.when += delay
+        return delay
+
+    def catch_up(self, now: float) -> None:
+        """Play every transition due by ``now``, in order."""
+        while self.when <= now:
+            self.advance()
+
+    def arm(self) -> None:
+        """Schedule the next transition as a SimPy event at its exact time (the target is busy now)."""
+        call_at(self.env, self.when, self._fire)
+
+    def breaks(self, t: float) -> None:
+        self.target.fail(at=t)  # type: ignore[call-arg]
+
+    def restores(self, t: float) -> None:
+        self.target.repair(at=t)  # type: ignore[call-arg]
+
+
+class Sleepers:
+    """The sleeping clocks of a fleet, their next transition times in one array.
+
+    Finding the clocks with a transition due is one vectorised comparison, so a million
+    sleeping clocks cost nothing until one of them has something to play.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
+        self.clocks: list[SleepingClock | None] = [None] * size
+
+    def add(self, clock: SleepingClock) -> None:
+        """Register ``clock`` (by its index), asleep."""
+        self.clocks[clock.index] = clock
+        self.sleep(clock)
+
+    def sleep(self, clock: SleepingClock) -> None:
+        """``clock``'s target went idle: keep its next transition here."""
+        self.when[clock.index] = clock.when
+
+    def wake(self, index: int, now: float) -> None:
+        """Clock ``index``'s target has work: play what is due and arm the clock (nothing to do if it is armed)."""
+        clock = self.clocks[index]
+        if clock is None or math.isinf(self.when[index]):
+            return
+        self.when[index] = math.inf
+        clock.catch_up(now)
+        clock.arm()
+
+    def settle(self, now: float) -> None:
+        """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read)."""
+        for index in np.flatnonzero(self.when <= now).tolist():
+            clock = self.clocks[index]
+            clock.catch_up(now)  # type: ignore[union-attr]
+            self.when[index] = clock.when  # type: ignore[union-attr]
+
+
+def call_at(env: simpy.Environment, when: float, callback: Callable[[simpy.Event], None]) -> None:
+    """Call ``callback`` at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
+    round differently), after the events already queued for that instant."""
+    event = simpy.Event(env)
+    event.callbacks.append(callback)
+    event._ok, event._value = True, None
+    heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))  # what Environment.schedule does, at a time
 
 
 class TraceClock:

@@ -19,6 +19,8 @@ import simpy
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fedsim.sim.failures import Sleepers
+
 EVENT_COLUMNS = ["time_s", "kind", "client", "round", "value"]
 CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss", "version", "staleness"]
 Event = tuple[float, str, int, int, float]
@@ -56,16 +58,18 @@ class EventLog(Sequence[Event]):
         return zip(self.time, (names[k] for k in self.kind), self.client, self.round, self.value)
 
     def frame(self) -> pd.DataFrame:
-        """The log as a table, in the order events happened."""
+        """The log as a table, in the order events happened (rows logged late, at past times, sorted into place)."""
         import pandas as pd
 
+        time = _column(self.time, np.float64)
+        order = np.argsort(time, kind="stable") if (np.diff(time) < 0).any() else slice(None)
         kinds = np.array(self.names, dtype=object)[_column(self.kind, np.uint16)]
         return pd.DataFrame({
-            "time_s": _column(self.time, np.float64),
-            "kind": kinds,
-            "client": _column(self.client, np.int64),
-            "round": _column(self.round, np.int64),
-            "value": _column(self.value, np.float64),
+            "time_s": time[order],
+            "kind": kinds[order],
+            "client": _column(self.client, np.int64)[order],
+            "round": _column(self.round, np.int64)[order],
+            "value": _column(self.value, np.float64)[order],
         })
 
 
@@ -118,14 +122,15 @@ class Recorder:
         self.clients = UpdateLog()
         self.client_evals: list[dict[str, object]] = []  # each client's model on its own test rows, per round
         self.diverged: list[tuple[int, int]] = []  # (training seed, step) of every update dropped as divergent
+        self.sleepers: Sleepers | None = None  # failure clocks that log idle clients' failures late
 
-    def event(self, kind: str, *, client: int = -1, round: int = -1, value: float = float("nan")) -> None:
-        """Log a simulated event at the current virtual time (client -1 = the server)."""
+    def event(self, kind: str, *, client: int = -1, round: int = -1, value: float = float("nan"), at: float | None = None) -> None:
+        """Log a simulated event at the current virtual time, or at the past instant ``at`` (client -1 = the server)."""
         log = self.events
         code = log.codes.get(kind)
         if code is None:
             code = log.code(kind)
-        log.time.append(self.env.now)
+        log.time.append(self.env.now if at is None else at)
         log.kind.append(code)
         log.tally[code] += 1
         log.client.append(client)
@@ -133,12 +138,19 @@ class Recorder:
         log.value.append(value)
 
     def count(self, kind: str) -> int:
-        """Events of ``kind`` so far."""
+        """Events of ``kind`` so far (those that sleeping failure clocks owe are logged first)."""
+        self.settle()
         code = self.events.codes.get(kind)
         return 0 if code is None else self.events.tally[code]
 
+    def settle(self) -> None:
+        """Log what happened by now but is not logged yet (failures and repairs of idle clients)."""
+        if self.sleepers is not None:
+            self.sleepers.settle(self.env.now)
+
     def events_table(self) -> pd.DataFrame:
         """The event log, in the order events happened."""
+        self.settle()
         return self.events.frame()
 
     def rounds_table(self) -> pd.DataFrame:
