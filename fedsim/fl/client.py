@@ -72,7 +72,7 @@ class Client(Repairable):
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "idle",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence",
     )  # fmt: skip
 
     def __init__(
@@ -119,12 +119,12 @@ class Client(Repairable):
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
-        self.idle = True  # waiting for a task with none queued: a sleeping failure clock may play its failures late
         self.process = env.process(self.run())
 
     # --- failure clocks and the server call these ----------------------------------
     def fail(self, at: float | None = None) -> None:
-        """Go down now (or, idle, at the past instant ``at``); work since the last usable checkpoint is lost."""
+        """Go down now (or at the past instant ``at``, played late by a sleeping clock); work since the last usable
+        checkpoint is lost."""
         t = self.env.now if at is None else at
         self.up = False
         self.failed_at = t
@@ -134,7 +134,7 @@ class Client(Repairable):
         self._interrupt(FAILED)
 
     def repair(self, at: float | None = None) -> None:
-        """Come back up (now, or idle at ``at``); a pending task resumes under the recovery policy."""
+        """Come back up (now, or at the past instant ``at``); a pending task resumes under the recovery policy."""
         t = self.env.now if at is None else at
         self.up = True
         self.ledger.enter("waiting", t)
@@ -176,11 +176,9 @@ class Client(Repairable):
     def run(self):
         """Serve tasks forever, one at a time, in arrival order."""
         while True:
-            self.idle = not self.inbox.items
             task: Task = yield self.inbox.get()
-            self.idle = False
-            if self.shared.sleepers is not None:  # failures due while idle are played now, and the clock runs again
-                self.shared.sleepers.wake(self.cid, self.env.now)
+            if self.shared.sleepers is not None:  # failures due while idle are played now, before the task looks at them
+                self.shared.sleepers.catch_up(self.cid, self.env.now)
             if task.dropout or task.straggler:
                 value = float(task.job.epochs) if task.straggler and task.job is not None and task.job.epochs else float("nan")
                 self.recorder.event("dropout" if task.dropout else "straggler", client=self.cid, round=task.round.number, value=value)
@@ -194,6 +192,7 @@ class Client(Repairable):
         key, resume = (self.cid, job.origin), False
         while rnd.wants(key):
             if not self.up:
+                self.watch()
                 yield self.back_up()
                 resume = True
                 continue
@@ -241,7 +240,7 @@ class Client(Repairable):
             self.ledger.enter("work", self.env.now)
             busy = float(step_s[state.step : stop].sum())
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
-            yield self.env.timeout(busy)
+            yield self.hold(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
             if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
                 return False
@@ -249,7 +248,7 @@ class Client(Repairable):
             losses.append((result.loss, result.samples))
             if stop < total:
                 self.ledger.enter("checkpoint", self.env.now)
-                yield self.env.timeout(self.checkpointing.cost(self.checkpoint_bytes))
+                yield self.hold(self.checkpointing.cost(self.checkpoint_bytes))
                 payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
                 self.store.save(self.checkpoint_key(key), payload)
                 self.ledger.checkpointed()
@@ -259,7 +258,7 @@ class Client(Repairable):
         if rnd.fit.personalize is not None:  # FedL2P: the meta step after local training
             busy = self.meta_seconds(job.data, rnd)
             self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy)
-            yield self.env.timeout(busy)
+            yield self.hold(busy)
             extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
             if not bool(torch.isfinite(extras["meta_grad"]).all()) and self.diverged(rnd, job, seed, META_STEP):
                 return False
@@ -338,7 +337,7 @@ class Client(Repairable):
             self.ledger.lose(keep_banked=False)
             return None
         self.ledger.enter("recovery", self.env.now)
-        yield self.env.timeout(self.checkpointing.restart_s)
+        yield self.hold(self.checkpointing.restart_s)
         self.recorder.event("restore", client=self.cid, round=rnd.number, value=int(payload["step"]))
         return TrainState(flat=payload["flat"], step=int(payload["step"]), optimizer=payload["optimizer"])
 
@@ -347,10 +346,12 @@ class Client(Repairable):
         while True:
             if not link.up:
                 self.ledger.enter("recovery", self.env.now)
+                self.watch()
                 yield link.back_up()
                 self.ledger.enter("work", self.env.now)
             start = self.env.now
             self.sending_on = link
+            self.watch(start + link.transfer_time(nbytes) if link.constant else math.inf)
             try:
                 yield from link.send(nbytes)
                 return
@@ -363,6 +364,16 @@ class Client(Repairable):
                 self.recorder.event("message_lost", client=self.cid)
             finally:
                 self.sending_on = None
+
+    def hold(self, delay: float) -> simpy.Timeout:
+        """A timeout of ``delay`` in which a failure would interrupt this client: one due by its end becomes an event."""
+        self.watch(self.env.now + delay)
+        return self.env.timeout(delay)
+
+    def watch(self, until: float = math.inf) -> None:
+        """Before a wait that ends at ``until`` (∞: unknown): the failure clock's transitions due by then must be events."""
+        if self.shared.sleepers is not None:
+            self.shared.sleepers.arm_by(self.cid, until)
 
     def step_seconds(self, data: int, epochs: int | None = None) -> np.ndarray:
         """Virtual seconds of each local step of one round on dataset ``data`` (of its first ``epochs`` epochs, if given)."""

@@ -178,9 +178,7 @@ class FailureClock:
 
 
 class Sleeper(Protocol):
-    """A failure target whose failures no one sees while it is idle, so that they can be played late, at their times."""
-
-    idle: bool
+    """A failure target that can be broken and repaired late, at the instant ``at`` when it happened."""
 
     def fail(self, at: float | None = None) -> None: ...
 
@@ -188,17 +186,18 @@ class Sleeper(Protocol):
 
 
 class SleepingClock(FailureClock):
-    """A failure clock that schedules no events while its target is idle, and catches up when it is needed.
+    """A failure clock that schedules an event only for a transition that its target will notice when it happens.
 
-    Most of a large fleet sits idle most of the time, and its failures and repairs
-    change nothing but the target's own log rows and time accounts, which can be
-    written later with the right times. While the target is idle the clock *sleeps*:
-    its next transition waits in :class:`Sleepers` rather than in SimPy's queue. When
-    the target gets work, or anyone reads the counts, the transitions due by then are
-    played in order, each at its own virtual time; a busy target's clock is *armed*,
-    scheduling each transition as a SimPy event, exactly as :class:`FailureClock`
-    does. The draws, their times and the target's calls are those of a
-    :class:`FailureClock` (times are summed in the same order), only fewer events.
+    Most of a large fleet sits idle most of the time, and most work ends before the
+    next failure. A failure or repair that interrupts nothing changes only the
+    target's own log rows and time accounts, which can be written later with the
+    right times. So the clock *sleeps*: its next transition waits in :class:`Sleepers`
+    rather than in SimPy's queue, and the transitions due are played in order, each at
+    its own virtual time, when the target gets work or anyone reads the counts. The
+    target *arms* the clock (its next transition becomes a SimPy event at its exact
+    time) before a wait that the transition would cut: a timeout it would fall in, a
+    wait of unknown length. The draws, their times and the target's calls are those
+    of a :class:`FailureClock` (times are summed in the same order), only fewer events.
     """
 
     __slots__ = ("when", "sleepers")
@@ -213,17 +212,13 @@ class SleepingClock(FailureClock):
         self.sleepers.add(self)
 
     def _fire(self, _: simpy.Event) -> None:
-        delay = self.advance()
-        if self.target.idle:  # type: ignore[attr-defined]
-            self.sleepers.sleep(self)
-        else:
-            self.env.timeout(delay).callbacks.append(self._fire)  # at now + delay: self.when, as FailureClock's
+        self.advance()
+        self.sleepers.sleep(self)  # until the target arms it again
 
-    def advance(self) -> float:
-        """Take the step due at ``when``; returns the delay to the next one (``when`` moves on by it)."""
+    def advance(self) -> None:
+        """Take the step due at ``when``; ``when`` moves on to the next one."""
         delay, self.step = self.step(self.when)
-        self.when += delay
-        return delay
+        self.when += delay  # what a timeout scheduled now would add: the same instant as FailureClock's
 
     def catch_up(self, now: float) -> None:
         """Play every transition due by ``now``, in order."""
@@ -231,7 +226,7 @@ class SleepingClock(FailureClock):
             self.advance()
 
     def arm(self) -> None:
-        """Schedule the next transition as a SimPy event at its exact time (the target is busy now)."""
+        """Schedule the next transition as a SimPy event at its exact time."""
         call_at(self.env, self.when, self._fire)
 
     def breaks(self, t: float) -> None:
@@ -258,17 +253,21 @@ class Sleepers:
         self.sleep(clock)
 
     def sleep(self, clock: SleepingClock) -> None:
-        """``clock``'s target went idle: keep its next transition here."""
+        """Keep ``clock``'s next transition here rather than as an event."""
         self.when[clock.index] = clock.when
 
-    def wake(self, index: int, now: float) -> None:
-        """Clock ``index``'s target has work: play what is due and arm the clock (nothing to do if it is armed)."""
+    def catch_up(self, index: int, now: float) -> None:
+        """Play clock ``index``'s transitions due by ``now`` (its target is about to act on its state)."""
         clock = self.clocks[index]
-        if clock is None or math.isinf(self.when[index]):
-            return
-        self.when[index] = math.inf
-        clock.catch_up(now)
-        clock.arm()
+        if clock is not None and self.when[index] <= now:
+            clock.catch_up(now)
+            self.when[index] = clock.when
+
+    def arm_by(self, index: int, until: float) -> None:
+        """Clock ``index``'s target waits until ``until``: a transition due by then must happen as an event."""
+        if self.when[index] <= until and self.when[index] != math.inf:  # inf: armed already (or never due)
+            self.when[index] = math.inf
+            self.clocks[index].arm()  # type: ignore[union-attr]
 
     def settle(self, now: float) -> None:
         """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read)."""

@@ -108,6 +108,11 @@ class Link(Repairable):
         self.repaired: simpy.Event | None = None  # the next repair, made when a sender waits for it
         self.owner: LinkOwner | None = None  # interrupts its transfer and logs failures and repairs
 
+    @property
+    def constant(self) -> bool:
+        """Whether a transfer's time is :meth:`transfer_time` (no shared server link, no changing rate)."""
+        return self.shared is None and self.schedule is None
+
     def transfer_time(self, nbytes: int) -> float:
         """Virtual seconds for a message of ``nbytes`` to cross the link alone at a constant rate."""
         return self.latency_s + 8 * nbytes / self.bandwidth_bps
@@ -122,7 +127,7 @@ class Link(Repairable):
 
     def send(self, nbytes: int):
         """SimPy process body: hold the link for the latency and the bits."""
-        if self.shared is None and self.schedule is None:
+        if self.constant:
             yield self.env.timeout(self.transfer_time(nbytes))
             return
         yield self.env.timeout(self.latency_s)

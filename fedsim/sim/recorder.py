@@ -61,21 +61,26 @@ class EventLog(Sequence[Event]):
         """The log as a table, in the order events happened (rows logged late, at past times, sorted into place)."""
         import pandas as pd
 
-        time = _column(self.time, np.float64)
-        order = np.argsort(time, kind="stable") if (np.diff(time) < 0).any() else slice(None)
-        kinds = np.array(self.names, dtype=object)[_column(self.kind, np.uint16)]
+        time = _view(self.time, np.float64)
+        order = np.argsort(time, kind="stable") if (time[1:] < time[:-1]).any() else None
+        column = lambda buffer, dtype: _view(buffer, dtype).copy() if order is None else _view(buffer, dtype)[order]  # noqa: E731
         return pd.DataFrame({
-            "time_s": time[order],
-            "kind": kinds[order],
-            "client": _column(self.client, np.int64)[order],
-            "round": _column(self.round, np.int64)[order],
-            "value": _column(self.value, np.float64)[order],
+            "time_s": column(self.time, np.float64),
+            "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)],
+            "client": column(self.client, np.int64),
+            "round": column(self.round, np.int64),
+            "value": column(self.value, np.float64),
         })
+
+
+def _view(buffer: array, dtype: type) -> np.ndarray:
+    """``buffer`` as a numpy array without a copy (copy or index it before the buffer grows again)."""
+    return np.frombuffer(buffer, dtype=dtype) if len(buffer) else np.array([], dtype=dtype)
 
 
 def _column(buffer: array, dtype: type) -> np.ndarray:
     """A copy of ``buffer`` as a numpy array (a copy: the buffer keeps growing)."""
-    return np.frombuffer(buffer, dtype=dtype).copy() if len(buffer) else np.array([], dtype=dtype)
+    return _view(buffer, dtype).copy()
 
 
 class UpdateLog:
