@@ -1,11 +1,13 @@
-"""A client's task queue: :class:`simpy.Store`'s event semantics without its machinery.
+"""A client's task queue: :class:`simpy.Store`'s order and times without its machinery.
 
 A million clients each waiting on a ``simpy.Store`` pay for its put and get queues and
-its resource bookkeeping. A client's inbox has one reader (the client's process) and
-needs none of that, only the same events, so that the engine schedules exactly what it
-did with a store: a put schedules an event that, when processed, hands the first task
-to a reader already waiting (which then resumes one event later); a get succeeds at
-once when a task is there, else waits.
+its resource bookkeeping, and a store hands a task over in two events (the put's, then
+the get's). A client's inbox has one reader (the client's process) and needs none of
+that: a put hands the first task straight to a reader already waiting, whose get's event
+resumes it; a get succeeds at once when a task is there, else waits. Readers get the
+same tasks in the same order at the same virtual times as from a store, one event
+sooner: only something another process scheduled for that very instant can now come
+after the reader resumes rather than before.
 """
 
 from __future__ import annotations
@@ -24,11 +26,9 @@ class Inbox:
         self.getter: simpy.Event | None = None  # the reader's pending get
 
     def put(self, item: object) -> None:
-        """Queue ``item``; a waiting reader gets it after this put's event is processed."""
+        """Queue ``item``; a waiting reader gets it at once (it resumes when its get's event is processed)."""
         self.items.append(item)
-        done = self.env.event()
-        done.callbacks.append(self._hand_over)
-        done.succeed()
+        self._hand_over(None)
 
     def get(self) -> simpy.Event:
         """An event whose value is the next item (already triggered when one is waiting)."""
