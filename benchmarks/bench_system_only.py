@@ -1,6 +1,9 @@
-"""Events per second of the system-only mode (surrogate learner, no torch), against plain SimPy in the same process.
+"""Wall time, memory and events of the system-only mode (surrogate learner, no torch), against plain SimPy in the same process.
 
-What counts as an event: a SimPy event processed by the environment's event loop
+Two counts of events: ``events`` are the logical events, the rows of the run's event
+log (failures, repairs, broadcasts, training segments, uploads…, the same for the same
+config and seed however the engine schedules them); ``simpy_events`` are the SimPy events
+it took to simulate them. A SimPy event is one processed by the environment's event loop
 (popped from its queue: timeouts, process starts and resumptions, succeeded events,
 interrupts, the shared server link's timers), counted from the environment's own event
 id counter (scheduled minus still queued at the end), so counting costs nothing. The
@@ -9,11 +12,11 @@ many processes as clients (at most 100,000) each yielding timeouts of precompute
 random lengths, the cheapest event SimPy has, with the cyclic garbage collector paused
 as ``simulate()`` runs with it paused. ``wall_s`` is the whole ``simulate()``
 call (building the fleet, the event loop, the tables), with pandas imported beforehand
-as any second run in a process finds it; ``logged_events`` are the rows
-of the run's event log. Peak RSS is the process's high-water mark.
+as any second run in a process finds it. Peak RSS is the process's high-water mark.
 
     python benchmarks/bench_system_only.py [--quick] [--clients 10000] [--rounds 3] [--json]
     python benchmarks/bench_system_only.py --clients 1000000 --rounds 1 --json
+    python benchmarks/bench_system_only.py --clients 10000 --rounds 1 --mix   # where the SimPy events come from
     python benchmarks/bench_system_only.py --clients 100000 --failure-scale 600 --server-mbps 100000
 """
 
@@ -25,6 +28,7 @@ import os
 import resource
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,6 +66,22 @@ class _Tracked(simpy.Environment):
         _Tracked.last = self
 
 
+class _Mixed(_Tracked):
+    """Also counts every scheduled event by its class and the function that scheduled it (slow: ``--mix`` only)."""
+
+    mix: Counter = Counter()
+
+    def schedule(self, event, priority=1, delay=0) -> None:  # type: ignore[override]
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(SIMPY_DIR):  # the caller outside SimPy
+            frame = frame.f_back
+        _Mixed.mix[(type(event).__name__, frame.f_code.co_name if frame else "?")] += 1
+        super().schedule(event, priority, delay)
+
+
+SIMPY_DIR = str(Path(simpy.__file__).parent)
+
+
 def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
     """Plain SimPy timeout events per second: ``processes`` processes sharing ``events`` timeouts."""
     env = simpy.Environment()
@@ -85,14 +105,14 @@ def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
             gc.enable()
 
 
-def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -> dict:
+def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked) -> dict:
     """One system-only run of the workload on ``network``; wall time and event counts."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
     import pandas  # noqa: F401  a one-time cost of the process (the tables' first import), not of the run
 
-    real_env, simpy.Environment = simpy.Environment, _Tracked
+    real_env, simpy.Environment = simpy.Environment, env_class
     try:
         t0 = time.perf_counter()
         res = simulate(
@@ -104,13 +124,14 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel) -
     finally:
         simpy.Environment = real_env
     events = processed(_Tracked.last)
+    scheduled = next(_Tracked.last._eid)  # every event given an id, including those pushed straight onto the queue
     _Tracked.last = None  # holding the run's environment would keep its whole fleet alive until the process exits
     logged = len(res.events)
-    return {"clients": n, "rounds": rounds, "events": events, "wall_s": wall, "events_per_s": events / wall,
-            "logged_events": logged, "logged_events_per_s": logged / wall, "virtual_s": res.virtual_s,
+    return {"clients": n, "rounds": rounds, "events": logged, "wall_s": wall, "events_per_s": logged / wall,
+            "scheduled_events": scheduled, "virtual_s": res.virtual_s,
             "final_surrogate_accuracy": float(res.rounds["surrogate_accuracy"].iloc[-1]),
-            # the fields the older version of this script printed
-            "simpy_events": events, "simpy_events_per_s": events / wall}
+            "simpy_events": events, "simpy_events_per_s": events / wall,
+            "logged_events": logged, "logged_events_per_s": logged / wall}  # the names the older versions printed
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -120,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--failure-scale", type=float, default=20.0, help="Weibull λ of the client failure clocks, virtual s")
     p.add_argument("--server-mbps", type=float, default=None, help="also run with the server's links capped at this (both directions)")
     p.add_argument("--json", action="store_true", help="print one JSON line (the unlimited run) instead of prose")
+    p.add_argument("--mix", action="store_true", help="also print the SimPy events per client by kind and scheduler (slower)")
     args = p.parse_args(argv)
     if not args.json:
         setup(args)
@@ -132,20 +154,26 @@ def main(argv: list[str] | None = None) -> dict:
         runs[f"server {args.server_mbps:g} Mbit/s"] = NetworkSpec(server_down_bps=args.server_mbps * 1e6, server_up_bps=args.server_mbps * 1e6)
     outs = {}
     for name, network in runs.items():
-        out = outs[name] = run_once(n, rounds, network, failure)
+        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked)
+        if args.mix:
+            for (kind, by), count in _Mixed.mix.most_common():
+                print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
+            direct = out["scheduled_events"] - sum(_Mixed.mix.values())
+            print(f"# {name}: {direct / n:6.2f} SimPy events per client: Event pushed at an exact time (armed failure clocks, fedsim.sim.failures.call_at)")
+            _Mixed.mix.clear()
         if not args.json:
             print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
-                  f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['events']} SimPy events ({out['events_per_s']:,.0f}/s, "
-                  f"{out['events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
+                  f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['simpy_events']} SimPy events ({out['simpy_events_per_s']:,.0f}/s, "
+                  f"{out['simpy_events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
                   f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final surrogate accuracy {out['final_surrogate_accuracy']:.3f}")
     if len(outs) > 1 and not args.json:
         base, capped = outs.values()
-        print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['events_per_s'] / base['events_per_s']:.2f}×")
+        print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['simpy_events_per_s'] / base['simpy_events_per_s']:.2f}×")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     first = outs["unlimited"]
-    line = {k: first[k] for k in ("clients", "rounds", "events", "wall_s", "events_per_s")}
-    line |= {"simpy_ceiling_events_per_s": ceiling, "peak_rss_gib": peak, "ceiling_share": first["events_per_s"] / ceiling,
-             "logged_events": first["logged_events"], "load_average": load[0]}
+    line = {k: first[k] for k in ("clients", "rounds", "wall_s", "events", "simpy_events", "simpy_events_per_s")}
+    line |= {"peak_rss_gib": peak, "simpy_ceiling_events_per_s": ceiling, "ceiling_share": first["simpy_events_per_s"] / ceiling,
+             "load_average": load[0]}
     if args.json:
         print(json.dumps(line))
     else:

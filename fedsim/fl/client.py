@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -19,6 +18,8 @@ import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
 from fedsim.errors import FedsimError
+from fedsim.fl.client_shared import ClientShared
+from fedsim.fl.interrupts import CANCELLED, FAILED, LINK_DOWN, Failure, LinkDown
 from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps
 from fedsim.fl.round import Round, Task
@@ -29,31 +30,12 @@ from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
-from fedsim.fl.client_shared import ClientShared
 from fedsim.train.local import TrainState
 
 if TYPE_CHECKING:
     from fedsim.fl.executor import SequentialExecutor
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Interrupt cause: the client's node went down."""
-
-
-@dataclass(frozen=True)
-class LinkDown:
-    """Interrupt cause: the link carrying the client's message went down."""
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """Interrupt cause: the server no longer wants this work."""
-
-
-FAILED, CANCELLED, LINK_DOWN = Failure(), Cancel(), LinkDown()  # the causes carry no state: one of each
 
 
 class Coordinator(Protocol):

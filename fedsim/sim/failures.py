@@ -7,7 +7,9 @@ breaks machines: a separate clock that interrupts. A clock is a chain of timeout
 callbacks rather than a generator process: it schedules exactly the events such a
 process would (started by an urgent event, then one timeout per wait, each step run
 when its timeout is processed), at about half the cost and memory, which a million
-clients each with a clock notice.
+clients each with a clock notice. A client's clock can do with fewer still: a
+:class:`SleepingClock` schedules only the transitions that interrupt something, and
+plays the others late, at their own times, when someone looks.
 """
 
 from __future__ import annotations
