@@ -259,24 +259,25 @@ class Sleepers:
         self.when[clock.index] = clock.when
 
     def catch_up(self, index: int, now: float) -> None:
-        """Play clock ``index``'s transitions due by ``now`` (its target is about to act on its state)."""
-        clock = self.clocks[index]
-        if clock is not None and self.when[index] <= now:
-            clock.catch_up(now)
-            self.when[index] = clock.when
+        """Play clock ``index``'s transitions due by ``now`` (its target is about to act on its state).
+
+        An index without a sleeping clock, or with an armed one, is never due (``when`` is inf)."""
+        if self.when[index] <= now:
+            clock = self.clocks[index]
+            clock.catch_up(now)  # type: ignore[union-attr]
+            self.when[index] = clock.when  # type: ignore[union-attr]
 
     def arm_by(self, index: int, until: float) -> None:
         """Clock ``index``'s target waits until ``until``: a transition due by then must happen as an event."""
-        if self.when[index] <= until and self.when[index] != math.inf:  # inf: armed already (or never due)
+        when = self.when[index]
+        if when <= until and when != math.inf:  # inf: armed already (or no sleeping clock)
             self.when[index] = math.inf
             self.clocks[index].arm()  # type: ignore[union-attr]
 
     def settle(self, now: float) -> None:
         """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read)."""
         for index in np.flatnonzero(self.when <= now).tolist():
-            clock = self.clocks[index]
-            clock.catch_up(now)  # type: ignore[union-attr]
-            self.when[index] = clock.when  # type: ignore[union-attr]
+            self.catch_up(index, now)
 
 
 def call_at(env: simpy.Environment, when: float, callback: Callable[[simpy.Event], None]) -> None:
