@@ -123,6 +123,22 @@ class Client(Repairable):
         self.recorder.event("repair", client=self.cid, at=t)
         self.wake_waiters()
 
+    @property
+    def idle(self) -> bool:
+        """Whether a failure now would interrupt nothing and no task waits for a repair."""
+        return self.working_on is None and self.repaired is None
+
+    def lapse(self, times: list[float], failing: bool) -> None:
+        """Failures and repairs at the past instants ``times`` (alternating, the first a failure iff ``failing``) while
+        idle: what :meth:`fail` and :meth:`repair` in turn would do, in one go (a sleeping clock catching up)."""
+        self.ledger.lapse(times, failing)
+        fails = (len(times) + failing) // 2
+        self.ledger.failures += fails
+        if fails:
+            self.failed_at = times[-1] if len(times) % 2 == failing else times[-2]
+        self.up = (len(times) % 2 == 0) == failing  # up iff the last transition was a repair
+        self.recorder.alternating(("failure", "repair") if failing else ("repair", "failure"), times, client=self.cid)
+
     def failure_drawn(self, ttf: float, fails_at: float) -> None:
         """The failure clock drew this client's next lifetime ``ttf``: it fails at ``fails_at`` (draws are ahead of time)."""
         self.next_failure_s = fails_at

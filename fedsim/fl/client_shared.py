@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +31,7 @@ class ClientShared:
         self.cost_per_sample_s = compute.cost_per_sample_s
         self.model_bytes = executor.layout.nbytes()
         self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
-        self.lifetimes: list[float] = []
+        self.lifetimes = array("d")  # 8 bytes a lifetime: a million clients draw tens of millions
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
         self._by_rows: dict[int, np.ndarray] = {}
 

@@ -120,7 +120,7 @@ class SimResult:
     wall_train_s: float
     wall_eval_s: float
     stop_reason: str
-    lifetimes: list[float]  # every client time-to-failure drawn, for checking the failure model
+    lifetimes: np.ndarray  # every client time-to-failure drawn, for checking the failure model
     task: Task  # what was learned, and which metrics the tables hold
     taus: pd.DataFrame = field(default_factory=lambda: _frame())  # every τ set under checkpoint.tau_s=auto|adaptive
 
@@ -372,7 +372,7 @@ def simulate(
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),
-        events=recorder.events_table(),
+        events=recorder.events_table(release=True),
         clients=recorder.clients_table(),
         client_evals=_frame(recorder.client_evals),
         accounting=accounting,
@@ -381,7 +381,7 @@ def simulate(
         wall_train_s=executor.wall_s,
         wall_eval_s=wall_eval[0],
         stop_reason=server.stop_reason,
-        lifetimes=shared.lifetimes,
+        lifetimes=np.frombuffer(shared.lifetimes, dtype=np.float64) if shared.lifetimes else np.empty(0),
         task=task,
         taus=tuning.table(),
     )

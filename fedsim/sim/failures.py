@@ -42,20 +42,38 @@ def weibull_residual_life(rng: np.random.Generator, shape: float, scale: float, 
     return float(scale * ((age / scale) ** shape + e) ** (1.0 / shape) - age)
 
 
+@dataclass(frozen=True)
+class RepairLaw:
+    """A repair-time draw: ``fixed`` (always ``mean``), ``exponential``, or ``lognormal`` with coefficient of variation ``cv``."""
+
+    kind: str
+    mean: float
+    cv: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fixed", "exponential", "lognormal"):
+            raise ValueError(f"unknown repair distribution {self.kind!r}; use fixed, exponential or lognormal")
+
+    def __call__(self, rng: np.random.Generator) -> float:
+        if self.kind == "fixed":
+            return self.mean
+        if self.kind == "exponential":
+            return float(rng.exponential(self.mean))
+        sigma2 = np.log1p(self.cv**2)
+        return float(rng.lognormal(np.log(self.mean) - sigma2 / 2, np.sqrt(sigma2)))
+
+    @property
+    def exponentials(self) -> int | None:
+        """Standard exponentials one draw takes (numpy scales one for an exponential), or None when not that simple."""
+        return {"fixed": 0, "exponential": 1}.get(self.kind)
+
+
 RepairSampler = Callable[[np.random.Generator], float]
 
 
-def repair_sampler(kind: str, mean: float, cv: float = 0.0) -> RepairSampler:
-    """A repair-time draw: ``fixed`` (always ``mean``), ``exponential``, or ``lognormal`` with coefficient of variation ``cv``."""
-    if kind == "fixed":
-        return lambda rng: mean
-    if kind == "exponential":
-        return lambda rng: float(rng.exponential(mean))
-    if kind == "lognormal":
-        sigma2 = np.log1p(cv**2)
-        mu = np.log(mean) - sigma2 / 2
-        return lambda rng: float(rng.lognormal(mu, np.sqrt(sigma2)))
-    raise ValueError(f"unknown repair distribution {kind!r}; use fixed, exponential or lognormal")
+def repair_sampler(kind: str, mean: float, cv: float = 0.0) -> RepairLaw:
+    """A repair-time draw (see :class:`RepairLaw`)."""
+    return RepairLaw(kind, mean, cv)
 
 
 class Repairable:
@@ -186,6 +204,14 @@ class Sleeper(Protocol):
 
     def repair(self, at: float | None = None) -> None: ...
 
+    @property
+    def idle(self) -> bool:
+        """Whether a failure now would interrupt nothing and no one waits for a repair."""
+
+    def lapse(self, times: list[float], failing: bool) -> None:
+        """Failures and repairs at ``times`` (past instants, alternating, the first a failure iff ``failing``), all
+        while idle: what ``fail(at=)`` and ``repair(at=)`` in turn would do."""
+
 
 class SleepingClock(FailureClock):
     """A failure clock that schedules an event only for a transition that its target will notice when it happens.
@@ -223,9 +249,51 @@ class SleepingClock(FailureClock):
         self.when += delay  # what a timeout scheduled now would add: the same instant as FailureClock's
 
     def catch_up(self, now: float) -> None:
-        """Play every transition due by ``now``, in order."""
+        """Play every transition due by ``now``, in order: one by one, or in one go when the target is idle."""
         while self.when <= now:
+            if self.step != self._first and self.model.repair.exponentials is not None and self.target.idle:  # type: ignore[attr-defined]
+                self._lapse(now)
+                return
             self.advance()
+
+    def _lapse(self, now: float) -> None:
+        """Play the transitions due by ``now`` in one go: the draws of :meth:`advance`, as one array.
+
+        numpy's Weibull draw is ``pow(E, 1/k)`` and its exponential ``mean·E`` of the same
+        standard exponential E, so the stream's exponentials in bulk, transformed here
+        the same way, are the one-by-one draws (a Weibull draw takes one E: the first
+        lifetime is replayed by one); the generator is left where those would leave it."""
+        if self.rng is None:  # made anew, past the first lifetime it drew before (as _down does)
+            self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
+            self.rng.standard_exponential()
+        g, law, on_draw = self.rng, self.model.repair, self.on_draw
+        scale, inv, per_repair = self.model.scale, 1.0 / self.model.shape, law.exponentials  # type: ignore[attr-defined]
+        failing, t = self.step == self._down, self.when
+        first = failing
+        cycle = scale * math.gamma(1.0 + inv) + law.mean  # type: ignore[attr-defined]
+        times: list[float] = []
+        draws: list[float] = []
+        used = 0
+        while t <= now:
+            if used == len(draws):
+                before = g.bit_generator.state  # type: ignore[union-attr]
+                draws, used = g.standard_exponential(int(2.5 * (now - t) / cycle) + 2).tolist(), 0  # type: ignore[union-attr]
+            times.append(t)
+            if failing:
+                delay = law.mean * draws[used] if per_repair else law.mean  # type: ignore[attr-defined]
+                used += per_repair  # type: ignore[operator]
+            else:
+                delay = scale * math.pow(draws[used], inv)
+                used += 1
+                if on_draw is not None:
+                    on_draw(delay, t + delay)
+            t += delay
+            failing = not failing
+        if used < len(draws):  # back to just after the last draw used
+            g.bit_generator.state = before  # type: ignore[union-attr]
+            g.standard_exponential(used)  # type: ignore[union-attr]
+        self.step, self.when = (self._down if failing else self._back), t
+        self.target.lapse(times, first)  # type: ignore[attr-defined]
 
     def arm(self) -> None:
         """Schedule the next transition as a SimPy event at its exact time."""

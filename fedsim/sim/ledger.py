@@ -17,6 +17,7 @@ import numpy as np
 BUCKETS = ("useful", "checkpoint", "lost", "recovery", "waiting")
 USEFUL, LOST = BUCKETS.index("useful"), BUCKETS.index("lost")
 _INDEX = {b: i for i, b in enumerate(BUCKETS)}
+_WAITING, _RECOVERY = _INDEX["waiting"], _INDEX["recovery"]
 
 
 class Ledger:
@@ -41,6 +42,25 @@ class Ledger:
         else:
             self.totals[_INDEX[self.state]] += elapsed
         self.state, self.now = state, t
+
+    def lapse(self, times: list[float], failing: bool) -> None:
+        """Failures (into ``recovery``) and repairs (into ``waiting``) at ``times``, alternating from a failure iff
+        ``failing``, while no work is open: the :meth:`enter` calls one by one would make, summed in the same order."""
+        if self.state != ("waiting" if failing else "recovery"):  # not the idle state: step by step
+            for t in times:
+                self.enter("recovery" if failing else "waiting", t)
+                failing = not failing
+            return
+        totals, now = self.totals, self.now
+        waiting, recovery = totals[_WAITING], totals[_RECOVERY]
+        for t in times:
+            if failing:
+                waiting += t - now
+            else:
+                recovery += t - now
+            now, failing = t, not failing
+        totals[_WAITING], totals[_RECOVERY] = waiting, recovery
+        self.now, self.state = now, ("waiting" if failing else "recovery")
 
     def checkpointed(self) -> None:
         """A checkpoint now protects all work so far in this attempt."""

@@ -57,20 +57,26 @@ class EventLog(Sequence[Event]):
         names = self.names
         return zip(self.time, (names[k] for k in self.kind), self.client, self.round, self.value)
 
-    def frame(self) -> pd.DataFrame:
-        """The log as a table, in the order events happened (rows logged late, at past times, sorted into place)."""
+    def frame(self, release: bool = False) -> pd.DataFrame:
+        """The log as a table, in the order events happened (rows logged late, at past times, sorted into place).
+
+        ``release``: the log is done; each buffer is emptied once its column is made, so a
+        log of tens of millions of rows is never held twice."""
         import pandas as pd
 
         time = _view(self.time, np.float64)
         order = np.argsort(time, kind="stable") if (time[1:] < time[:-1]).any() else None
-        column = lambda buffer, dtype: _view(buffer, dtype).copy() if order is None else _view(buffer, dtype)[order]  # noqa: E731
-        return pd.DataFrame({
-            "time_s": column(self.time, np.float64),
-            "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)],
-            "client": column(self.client, np.int64),
-            "round": column(self.round, np.int64),
-            "value": column(self.value, np.float64),
-        })
+        del time  # the buffer is no longer exported
+
+        def column(buffer: array, dtype: type) -> np.ndarray:
+            out = _view(buffer, dtype).copy() if order is None else _view(buffer, dtype)[order]
+            if release:
+                del buffer[:]
+            return out
+
+        columns = {"time_s": column(self.time, np.float64), "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)]}
+        columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
+        return pd.DataFrame(columns)
 
 
 def _view(buffer: array, dtype: type) -> np.ndarray:
@@ -142,6 +148,19 @@ class Recorder:
         log.round.append(round)
         log.value.append(value)
 
+    def alternating(self, kinds: tuple[str, str], times: Sequence[float], *, client: int) -> None:
+        """Log ``kinds[0]``, ``kinds[1]``, ``kinds[0]``… of ``client`` at the past instants ``times``, in one go
+        (a failure clock's transitions played late); the rows :meth:`event` would log one by one."""
+        log, n = self.events, len(times)
+        codes = [log.code(kind) for kind in kinds[: min(n, 2)]]  # registered in the order they happen, as event() does
+        for i, code in enumerate(codes):
+            log.tally[code] += (n - i + 1) // 2
+        log.time.extend(times)
+        log.kind.extend((codes * (n // 2 + 1))[:n])
+        log.client.extend(array("q", [client]) * n)
+        log.round.extend(array("q", [-1]) * n)
+        log.value.extend(array("d", [float("nan")]) * n)
+
     def count(self, kind: str) -> int:
         """Events of ``kind`` so far (those that sleeping failure clocks owe are logged first)."""
         self.settle()
@@ -153,10 +172,10 @@ class Recorder:
         if self.sleepers is not None:
             self.sleepers.settle(self.env.now)
 
-    def events_table(self) -> pd.DataFrame:
-        """The event log, in the order events happened."""
+    def events_table(self, release: bool = False) -> pd.DataFrame:
+        """The event log, in the order events happened (``release``: the run is over, free the log as it is copied)."""
         self.settle()
-        return self.events.frame()
+        return self.events.frame(release)
 
     def rounds_table(self) -> pd.DataFrame:
         """One row per completed round."""

@@ -25,6 +25,21 @@ def test_events_read_back_as_rows_and_as_a_table():
     pd.testing.assert_frame_equal(rec.events_table(), want)
 
 
+def test_rows_logged_in_one_go_are_the_rows_logged_one_by_one_and_a_released_log_is_emptied():
+    logs = [Recorder(simpy.Environment()) for _ in range(2)]
+    for rec in logs:
+        rec.event("broadcast", client=0, round=1)
+    for n, first in [(0, ("failure", "repair")), (1, ("repair", "failure")), (4, ("failure", "repair")), (5, ("repair", "failure"))]:
+        times = [0.25 * (n + i) for i in range(n)]  # late rows: sorted into place by time
+        logs[0].alternating(first, times, client=n)
+        for i, t in enumerate(times):
+            logs[1].event(first[i % 2], client=n, at=t)
+    assert logs[0].events.names == logs[1].events.names and logs[0].count("repair") == logs[1].count("repair") == 6
+    assert [repr(r) for r in logs[0].events] == [repr(r) for r in logs[1].events]  # NaN values: compared as text
+    pd.testing.assert_frame_equal(logs[0].events_table(release=True), logs[1].events_table())
+    assert len(logs[0].events) == 0 and len(logs[1].events) == 11
+
+
 def test_update_rows_survive_a_snapshot_round_trip():
     rec = Recorder(simpy.Environment())
     rec.clients.add(1, 3, 3, 100, 0.25, 0, 0)
