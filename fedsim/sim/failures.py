@@ -114,7 +114,7 @@ class FailureModel:
 
     shape: float
     scale: float
-    repair: RepairSampler
+    repair: RepairSampler  # a RepairLaw, or any draw of your own (its clocks then play transitions one by one)
 
 
 def start_now(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
@@ -226,6 +226,8 @@ class SleepingClock(FailureClock):
     time) before a wait that the transition would cut: a timeout it would fall in, a
     wait of unknown length. The draws, their times and the target's calls are those
     of a :class:`FailureClock` (times are summed in the same order), only fewer events.
+    An idle target takes what is due in one go (:meth:`_lapse`): one array of draws,
+    one call, rather than a Python call and two scalar draws per transition.
     """
 
     __slots__ = ("when", "sleepers")
@@ -251,7 +253,7 @@ class SleepingClock(FailureClock):
     def catch_up(self, now: float) -> None:
         """Play every transition due by ``now``, in order: one by one, or in one go when the target is idle."""
         while self.when <= now:
-            if self.step != self._first and self.model.repair.exponentials is not None and self.target.idle:  # type: ignore[attr-defined]
+            if self.step != self._first and getattr(self.model.repair, "exponentials", None) is not None and self.target.idle:  # type: ignore[attr-defined]
                 self._lapse(now)
                 return
             self.advance()
