@@ -21,7 +21,7 @@ from fedsim.errors import FedsimError
 from fedsim.fl.client_shared import ClientShared
 from fedsim.fl.interrupts import CANCELLED, FAILED, LINK_DOWN, Failure, LinkDown
 from fedsim.fl.messages import META_STEP, Job, Update
-from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps
+from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps, steps_by
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import torch_seed
 from fedsim.sim.compute import ComputeModel
@@ -224,7 +224,11 @@ class Client(Repairable):
             yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
         step_s = self.step_seconds(job.data, job.epochs)
-        total = self.steps_in_time(rnd, state.step, step_s, nbytes) if rnd.partial else len(step_s)
+        if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
+            total = steps_by(rnd.deadline, step_s, self.checkpointing, self.checkpointing.cost(self.checkpoint_bytes),
+                             start=state.step, now=self.env.now, upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
+        else:
+            total = len(step_s)
         if total <= state.step:  # not one step fits before the deadline: nothing worth sending
             rnd.give_up(key)
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
@@ -379,20 +383,6 @@ class Client(Repairable):
         if epochs is not None:
             costs = costs[: len(costs) // self.executor.spec.epochs * epochs]
         return costs / self.speed
-
-    def steps_in_time(self, rnd: Round, start: int, step_s: np.ndarray, nbytes: int) -> int:
-        """The most local steps whose compute, checkpoint writes and upload (at the uplink's own rate) end by the
-        round's deadline, counted from now (the partial work FedProx lets a straggler send)."""
-        upload = self.uplink.transfer_time(nbytes)
-        t, done = self.env.now, start
-        stops = [*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s)]
-        for stop in stops:
-            ends = t + np.cumsum(step_s[done:stop])
-            fits = int(np.searchsorted(ends + upload, rnd.deadline, side="right"))
-            if fits < stop - done:
-                return done + fits
-            t, done = float(ends[-1]) + (self.checkpointing.cost(self.checkpoint_bytes) if stop < len(step_s) else 0.0), stop
-        return done
 
     def train_seed(self, rnd: Round, origin: int) -> int:
         """Seed of this client's local training in the task ``rnd`` names (on behalf of ``origin``); 0 for an executor

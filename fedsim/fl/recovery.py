@@ -84,6 +84,19 @@ def checkpoint_steps(step_seconds: np.ndarray, plan: Checkpointing, start: int =
     return out
 
 
+def steps_by(deadline: float, step_seconds: np.ndarray, plan: Checkpointing, checkpoint_s: float, *, start: int, now: float, upload_s: float) -> int:
+    """The most local steps, counted from step ``start`` at ``now``, whose compute, checkpoint writes (``checkpoint_s``
+    each) and upload end by ``deadline``: the partial work FedProx lets a straggler send."""
+    t, done = now, start
+    for stop in [*checkpoint_steps(step_seconds, plan, start=start), len(step_seconds)]:
+        ends = t + np.cumsum(step_seconds[done:stop])
+        fits = int(np.searchsorted(ends + upload_s, deadline, side="right"))
+        if fits < stop - done:
+            return done + fits
+        t, done = float(ends[-1]) + (checkpoint_s if stop < len(step_seconds) else 0.0), stop
+    return done
+
+
 @dataclass(frozen=True)
 class Detection:
     """Heartbeats every ``heartbeat_s``; a client silent for ``timeout_s`` is declared failed."""

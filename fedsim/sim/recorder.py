@@ -69,7 +69,7 @@ class EventLog(Sequence[Event]):
         del time  # the buffer is no longer exported
 
         def column(buffer: array, dtype: type) -> np.ndarray:
-            out = _view(buffer, dtype).copy() if order is None else _view(buffer, dtype)[order]
+            out = _column(buffer, dtype) if order is None else _view(buffer, dtype)[order]
             if release:
                 del buffer[:]
             return out
