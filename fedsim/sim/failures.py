@@ -230,11 +230,11 @@ class SleepingClock(FailureClock):
     one call, rather than a Python call and two scalar draws per transition.
     """
 
-    __slots__ = ("when", "sleepers")
+    __slots__ = ("when", "sleepers", "parked")
 
     def __init__(self, env: simpy.Environment, target: Sleeper, model: FailureModel, rng: np.random.Generator | Streams,
                  sleepers: Sleepers, on_draw: Callable[[float, float], None] | None = None, index: int = 0) -> None:  # fmt: skip
-        self.sleepers, self.when = sleepers, 0.0
+        self.sleepers, self.when, self.parked = sleepers, 0.0, None
         super().__init__(env, target, model, rng, on_draw, index)
 
     def start(self) -> None:
@@ -247,8 +247,20 @@ class SleepingClock(FailureClock):
 
     def advance(self) -> None:
         """Take the step due at ``when``; ``when`` moves on to the next one."""
+        self._unpark()
         delay, self.step = self.step(self.when)
         self.when += delay  # what a timeout scheduled now would add: the same instant as FailureClock's
+        self._park()
+
+    def _unpark(self) -> None:
+        """Draw from here on where this clock's stream stopped (on the fleet's one generator)."""
+        if self.parked is not None:
+            self.rng = self.sleepers.resume(self.parked)
+
+    def _park(self) -> None:
+        """Keep only the stream's position between draws: a generator is 0.7 KiB, a position two integers."""
+        if self.rng is not None:
+            self.parked, self.rng = self.sleepers.position(self.rng), None
 
     def catch_up(self, now: float) -> None:
         """Play every transition due by ``now``, in order: one by one, or in one go when the target is idle."""
@@ -265,6 +277,7 @@ class SleepingClock(FailureClock):
         standard exponential E, so the stream's exponentials in bulk, transformed here
         the same way, are the one-by-one draws (a Weibull draw takes one E: the first
         lifetime is replayed by one); the generator is left where those would leave it."""
+        self._unpark()
         if self.rng is None:  # made anew, past the first lifetime it drew before (as _down does)
             self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
             self.rng.standard_exponential()
@@ -295,6 +308,7 @@ class SleepingClock(FailureClock):
             g.bit_generator.state = before  # type: ignore[union-attr]
             g.standard_exponential(used)  # type: ignore[union-attr]
         self.step, self.when = (self._down if failing else self._back), t
+        self._park()
         self.target.lapse(times, first)  # type: ignore[attr-defined]
 
     def arm(self) -> None:
@@ -318,6 +332,20 @@ class Sleepers:
     def __init__(self, size: int) -> None:
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
+        self._bits = np.random.PCG64()
+        self._generator = np.random.Generator(self._bits)  # lent to one clock at a time, at that clock's position
+
+    def resume(self, position: tuple[int, int]) -> np.random.Generator:
+        """The fleet's generator, set to a stream's ``position`` (its PCG64 state and increment)."""
+        self._bits.state = {"bit_generator": "PCG64", "state": {"state": position[0], "inc": position[1]}, "has_uint32": 0, "uinteger": 0}
+        return self._generator
+
+    @staticmethod
+    def position(g: np.random.Generator) -> tuple[int, int]:
+        """Where ``g``'s PCG64 stream stands (the failure draws take 64 bits at a time: no half-used word)."""
+        state = g.bit_generator.state
+        assert not state["has_uint32"], "a 32-bit draw left half a word: the position would lose it"
+        return state["state"]["state"], state["state"]["inc"]
 
     def add(self, clock: SleepingClock) -> None:
         """Register ``clock`` (by its index), asleep."""

@@ -76,7 +76,7 @@ class EventLog(Sequence[Event]):
 
         columns = {"time_s": column(self.time, np.float64), "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)]}
         columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
 
 
 def _view(buffer: array, dtype: type) -> np.ndarray:
