@@ -227,7 +227,8 @@ class SleepingClock(FailureClock):
     wait of unknown length. The draws, their times and the target's calls are those
     of a :class:`FailureClock` (times are summed in the same order), only fewer events.
     An idle target takes what is due in one go (:meth:`_lapse`): one array of draws,
-    one call, rather than a Python call and two scalar draws per transition.
+    one call, rather than a Python call and two scalar draws per transition. Between
+    draws the clock keeps only its stream's position, not a generator of its own.
     """
 
     __slots__ = ("when", "sleepers", "parked")
