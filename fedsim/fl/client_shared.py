@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.failures import Sleepers
+from fedsim.sim.sleeping_clocks import Sleepers
 from fedsim.train.local import batch_bounds
 
 if TYPE_CHECKING:

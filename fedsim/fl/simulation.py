@@ -44,7 +44,8 @@ from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
 from fedsim.seeding import rng, torch_seed
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.failures import FailureClock, FailureModel, Sleepers, SleepingClock, TraceClock
+from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
+from fedsim.sim.sleeping_clocks import Sleepers, SleepingClock
 from fedsim.sim.ledger import close_all
 from fedsim.sim.link_rates import ClientLinks
 from fedsim.sim.network import Network

@@ -19,7 +19,7 @@ import simpy
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fedsim.sim.failures import Sleepers
+    from fedsim.sim.sleeping_clocks import Sleepers
 
 EVENT_COLUMNS = ["time_s", "kind", "client", "round", "value"]
 CLIENT_COLUMNS = ["round", "client", "origin", "num_samples", "train_loss", "version", "staleness"]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from fedsim.experiments import run
-from fedsim.sim import failures
+from fedsim.sim import sleeping_clocks
 
 from test_engine_golden import SYSTEM, _cfg
 
@@ -57,10 +57,10 @@ def tables(overrides: list[str], sleeping: bool) -> dict[str, pd.DataFrame]:
 def test_sleeping_clocks_give_the_tables_of_ticking_clocks(case, monkeypatch):
     overrides = drawn(case)
     late = []  # transitions played late, at their past times
-    advance = failures.SleepingClock.advance
-    monkeypatch.setattr(failures.SleepingClock, "advance", lambda self: (late.append(self.when < self.env.now), advance(self))[1])
-    lapse, bulk = failures.SleepingClock._lapse, []  # transitions played late in one go
-    monkeypatch.setattr(failures.SleepingClock, "_lapse", lambda self, now: (bulk.append(self.when < now), lapse(self, now))[1])
+    advance = sleeping_clocks.SleepingClock.advance
+    monkeypatch.setattr(sleeping_clocks.SleepingClock, "advance", lambda self: (late.append(self.when < self.env.now), advance(self))[1])
+    lapse, bulk = sleeping_clocks.SleepingClock._lapse, []  # transitions played late in one go
+    monkeypatch.setattr(sleeping_clocks.SleepingClock, "_lapse", lambda self, now: (bulk.append(self.when < now), lapse(self, now))[1])
     lazy = tables(overrides, sleeping=True)
     eager = tables(overrides, sleeping=False)
     assert any(late) or any(bulk), f"no clock slept through a failure in {overrides}"  # the case exercises a late path
