@@ -382,7 +382,7 @@ def simulate(
         wall_train_s=executor.wall_s,
         wall_eval_s=wall_eval[0],
         stop_reason=server.stop_reason,
-        lifetimes=np.frombuffer(shared.lifetimes, dtype=np.float64) if shared.lifetimes else np.empty(0),
+        lifetimes=np.asarray(shared.lifetimes),  # the array's buffer, not a copy
         task=task,
         taus=tuning.table(),
     )

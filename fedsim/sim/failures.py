@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -58,8 +59,13 @@ class RepairLaw:
             return self.mean
         if self.kind == "exponential":
             return float(rng.exponential(self.mean))
+        return float(rng.lognormal(*self._lognormal))
+
+    @cached_property
+    def _lognormal(self) -> tuple[float, float]:
+        """(μ, σ) of the log of a lognormal repair with this mean and cv, computed once."""
         sigma2 = np.log1p(self.cv**2)
-        return float(rng.lognormal(np.log(self.mean) - sigma2 / 2, np.sqrt(sigma2)))
+        return np.log(self.mean) - sigma2 / 2, np.sqrt(sigma2)
 
     @property
     def exponentials(self) -> int | None:
@@ -178,10 +184,14 @@ class FailureClock:
 
     def _down(self, t: float) -> tuple[float, Step]:
         self.breaks(t)
-        if self.rng is None:  # made anew, past the first lifetime it drew before
+        return self.model.repair(self._generator()), self._back
+
+    def _generator(self) -> np.random.Generator:
+        """The clock's generator past the first lifetime: made anew from the stream (replaying that draw) if dropped."""
+        if self.rng is None:
             self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
             weibull_time_to_failure(self.rng, self.model.shape, self.model.scale)
-        return self.model.repair(self.rng), self._back
+        return self.rng
 
     def _back(self, t: float) -> tuple[float, Step]:
         self.restores(t)

@@ -102,13 +102,10 @@ class SleepingClock(FailureClock):
 
         numpy's Weibull draw is ``pow(E, 1/k)`` and its exponential ``mean·E`` of the same
         standard exponential E, so the stream's exponentials in bulk, transformed here
-        the same way, are the one-by-one draws (a Weibull draw takes one E: the first
-        lifetime is replayed by one); the generator is left where those would leave it."""
+        the same way, are the one-by-one draws; the generator is left where those would
+        leave it."""
         self._unpark()
-        if self.rng is None:  # made anew, past the first lifetime it drew before (as _down does)
-            self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
-            self.rng.standard_exponential()
-        g, law, on_draw = self.rng, self.model.repair, self.on_draw
+        g, law, on_draw = self._generator(), self.model.repair, self.on_draw
         scale, inv, per_repair = self.model.scale, 1.0 / self.model.shape, law.exponentials  # type: ignore[attr-defined]
         failing, t = self.step == self._down, self.when
         first = failing
