@@ -18,12 +18,14 @@ as any second run in a process finds it. Peak RSS is the process's high-water ma
     python benchmarks/bench_system_only.py --clients 1000000 --rounds 1 --json
     python benchmarks/bench_system_only.py --clients 10000 --rounds 1 --mix   # where the SimPy events come from
     python benchmarks/bench_system_only.py --clients 100000 --failure-scale 600 --server-mbps 100000
+    python benchmarks/bench_system_only.py --clients 10000 --tau 0.5 --phase-by-phase   # closed form vs one event per wait
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import resource
 import sys
@@ -38,8 +40,9 @@ import simpy  # noqa: E402
 from simpy.core import BoundClass  # noqa: E402
 
 from benchmarks.workload import SPEC, common_args, make_model, setup  # noqa: E402
+from fedsim.fl.recovery import Checkpointing  # noqa: E402
 from fedsim.fl.server import Stopping  # noqa: E402
-from fedsim.fl.simulation import NetworkSpec, SimSettings, simulate  # noqa: E402
+from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimSettings, simulate  # noqa: E402
 from fedsim.fl.strategies import FedAvg  # noqa: E402
 from fedsim.fl.surrogate import LearningCurve, system_only  # noqa: E402
 from fedsim.sim.compute import ComputeModel  # noqa: E402
@@ -105,8 +108,9 @@ def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
             gc.enable()
 
 
-def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked) -> dict:
-    """One system-only run of the workload on ``network``; wall time and event counts."""
+def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked,
+             tau_s: float = float("inf"), closed_form: bool = True) -> dict:  # fmt: skip
+    """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``); wall time and event counts."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
@@ -117,7 +121,9 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, e
         t0 = time.perf_counter()
         res = simulate(
             model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
-            val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds)),
+            val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
+                                                      fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), "restore_checkpoint" if math.isfinite(tau_s) else "reinit_global"),
+                                                      closed_form=closed_form),
             **system_only(curve, SPEC),
         )
         wall = time.perf_counter() - t0
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--failure-scale", type=float, default=20.0, help="Weibull λ of the client failure clocks, virtual s")
     p.add_argument("--server-mbps", type=float, default=None, help="also run with the server's links capped at this (both directions)")
+    p.add_argument("--tau", type=float, default=float("inf"), help="clients checkpoint every τ virtual s (δ = 0.1 s, restore_checkpoint)")
+    p.add_argument("--phase-by-phase", action="store_true", help="also run with one SimPy event per wait (closed_form=False): the ratio")
     p.add_argument("--json", action="store_true", help="print one JSON line (the unlimited run) instead of prose")
     p.add_argument("--mix", action="store_true", help="also print the SimPy events per client by kind and scheduler (slower)")
     args = p.parse_args(argv)
@@ -149,12 +157,14 @@ def main(argv: list[str] | None = None) -> dict:
     load = os.getloadavg()
     ceiling = simpy_ceiling(min(n, CEILING_PROCESSES), 20_000 if args.quick else 1_000_000)
     failure = FailureModel(shape=1.5, scale=args.failure_scale, repair=repair_sampler("exponential", 2.0))
-    runs = {"unlimited": NetworkSpec()}
+    runs = {"unlimited": (NetworkSpec(), True)}
     if args.server_mbps is not None:
-        runs[f"server {args.server_mbps:g} Mbit/s"] = NetworkSpec(server_down_bps=args.server_mbps * 1e6, server_up_bps=args.server_mbps * 1e6)
+        runs[f"server {args.server_mbps:g} Mbit/s"] = (NetworkSpec(server_down_bps=args.server_mbps * 1e6, server_up_bps=args.server_mbps * 1e6), True)
+    if args.phase_by_phase:
+        runs["unlimited, phase by phase"] = (NetworkSpec(), False)
     outs = {}
-    for name, network in runs.items():
-        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked)
+    for name, (network, closed_form) in runs.items():
+        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form)
         if args.mix:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
@@ -166,9 +176,12 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['simpy_events']} SimPy events ({out['simpy_events_per_s']:,.0f}/s, "
                   f"{out['simpy_events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
                   f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final surrogate accuracy {out['final_surrogate_accuracy']:.3f}")
-    if len(outs) > 1 and not args.json:
-        base, capped = outs.values()
-        print(f"capped / unlimited: wall {capped['wall_s'] / base['wall_s']:.2f}×, SimPy events/s {capped['simpy_events_per_s'] / base['simpy_events_per_s']:.2f}×")
+    if not args.json:
+        base = outs["unlimited"]
+        for name, other in outs.items():
+            if name != "unlimited":
+                print(f"{name} / unlimited: wall {other['wall_s'] / base['wall_s']:.2f}×, SimPy events {other['simpy_events'] / base['simpy_events']:.2f}×, "
+                      f"SimPy events/s {other['simpy_events_per_s'] / base['simpy_events_per_s']:.2f}×")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     first = outs["unlimited"]
     line = {k: first[k] for k in ("clients", "rounds", "wall_s", "events", "simpy_events", "simpy_events_per_s")}

@@ -19,6 +19,7 @@ import torch
 from fedsim.checkpoint.store import CheckpointCorrupt, MemoryStore
 from fedsim.errors import FedsimError
 from fedsim.fl.client_shared import ClientShared
+from fedsim.fl.closed_form import Cursor, RunOver, segment_ends
 from fedsim.fl.interrupts import CANCELLED, FAILED, LINK_DOWN, Failure, LinkDown
 from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint, checkpoint_steps, steps_by
@@ -30,6 +31,7 @@ from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
+from fedsim.sim.sleeping_clocks import event_at
 from fedsim.train.local import TrainState
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ class Client(Repairable):
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "cursor",
     )  # fmt: skip
 
     def __init__(
@@ -101,6 +103,7 @@ class Client(Repairable):
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
+        self.cursor: Cursor | None = None  # the clock of work played after the fact (closed form), while it plays
         self.process = env.process(self.run())
 
     # --- failure clocks and the server call these ----------------------------------
@@ -148,6 +151,14 @@ class Client(Repairable):
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
         if self.working_on is rnd:
             self._interrupt(CANCELLED)
+
+    def finish(self) -> None:
+        """The run is over: work waiting for its one event (closed form) plays the waits that ended by now."""
+        if self.cursor is not None:
+            try:
+                self.process._generator.throw(RunOver())  # type: ignore[attr-defined]  # SimPy steps no more
+            except RunOver:
+                pass
 
     def heartbeats(self, period_s: float):
         """SimPy process: tell the server we are alive every ``period_s`` while node and uplink are up."""
@@ -211,22 +222,61 @@ class Client(Repairable):
         self.ledger.lose(keep_banked=False)
 
     def attempt(self, rnd: Round, job: Job, resume: bool):
-        """Restore or download, train segment by segment with checkpoints, upload.
+        """Restore or download, then :meth:`work`; returns whether the update was accepted, raises Interrupt when cut.
 
-        Returns whether the update was accepted; raises Interrupt when cut short.
-        """
-        key = (self.cid, job.origin)
+        After the download, work that nothing but a cancel can cut waits for one event at
+        its end (:mod:`fedsim.fl.closed_form`)."""
         state = (yield from self.restore(rnd, job)) if resume else None
-        nbytes = self.shared.model_bytes
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
-            yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
+            yield from self.send(self.downlink, self.shared.model_bytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
+            end = self.chain_end(rnd, job)
+            if end is not None:
+                return (yield from self.at_once(end, rnd, job, state))
+        return (yield from self.work(rnd, job, state))
+
+    def chain_end(self, rnd: Round, job: Job) -> float | None:
+        """When the training and upload of a fresh attempt starting now end, if only a cancel can cut them; else None."""
+        shared = self.shared
+        if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
+            return None
+        clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
+        step_s = self.step_seconds(job.data, job.epochs)
+        if clock is None or not len(step_s):
+            return None
+        stops = [*checkpoint_steps(step_s, self.checkpointing), len(step_s)]
+        end = segment_ends(self.env.now, step_s, stops, 0, self.checkpointing.cost(self.checkpoint_bytes))[-1]
+        end += self.uplink.transfer_time(shared.model_bytes)
+        return end if clock.when > end else None
+
+    def at_once(self, end: float, rnd: Round, job: Job, state: TrainState):
+        """:meth:`work` with one event, at ``end``, for all its waits: it runs up to its first wait now, the rest then
+        on a cursor (or up to the wait a cancel cut, if one came first)."""
+        cursor = self.cursor = Cursor(self.env.now, event_at(self.env, end))
+        try:
+            accepted = yield from self.work(rnd, job, state)
+            assert cursor.now == end, "the closed form and the work it stands for disagree on when it ends"
+            return accepted
+        finally:
+            self.cursor = None
+            if cursor.checkpoint is not None:
+                self.store.save(*cursor.checkpoint)
+
+    def work(self, rnd: Round, job: Job, state: TrainState):
+        """Train segment by segment with checkpoints, then upload; returns whether the update was accepted.
+
+        Each wait is :meth:`wait`, which says when it ended: on SimPy's clock, or on the
+        cursor of work played after the fact, so every row and account takes that instant.
+        """
+        key = (self.cid, job.origin)
+        nbytes = self.shared.model_bytes
+        t = self.env.now
         step_s = self.step_seconds(job.data, job.epochs)
         if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
             total = steps_by(rnd.deadline, step_s, self.checkpointing, self.checkpointing.cost(self.checkpoint_bytes),
-                             start=state.step, now=self.env.now, upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
+                             start=state.step, now=t, upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
         else:
             total = len(step_s)
         if total <= state.step:  # not one step fits before the deadline: nothing worth sending
@@ -237,48 +287,67 @@ class Client(Repairable):
         seed = self.train_seed(rnd, job.origin)
         losses = []
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
-        self.plan(rnd, job.data, state, seed, stops, step_s)
+        self.plan(rnd, job.data, state, seed, stops, step_s, t)
         for stop in stops:
-            self.ledger.enter("work", self.env.now)
+            self.ledger.enter("work", t)
             busy = float(step_s[state.step : stop].sum())
-            self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy)
-            yield self.hold(busy)
+            self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
+            t = yield from self.wait(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
             if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
                 return False
             state = result.state
             losses.append((result.loss, result.samples))
             if stop < total:
-                self.ledger.enter("checkpoint", self.env.now)
-                yield self.hold(self.checkpointing.cost(self.checkpoint_bytes))
+                self.ledger.enter("checkpoint", t)
+                t = yield from self.wait(self.checkpointing.cost(self.checkpoint_bytes))
                 payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
-                self.store.save(self.checkpoint_key(key), payload)
+                if self.cursor is None:
+                    self.store.save(self.checkpoint_key(key), payload)
+                else:  # closed form: each overwrites the one before, which nothing read
+                    self.cursor.checkpoint = (self.checkpoint_key(key), payload)
                 self.ledger.checkpointed()
-                self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step)
-        self.ledger.enter("work", self.env.now)
+                self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step, at=t)
+        self.ledger.enter("work", t)
         extras = {}
         if rnd.fit.personalize is not None:  # FedL2P: the meta step after local training
             busy = self.meta_seconds(job.data, rnd)
-            self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy)
-            yield self.hold(busy)
+            self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy, at=t)
+            t = yield from self.wait(busy)
             extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
             if not bool(torch.isfinite(extras["meta_grad"]).all()) and self.diverged(rnd, job, seed, META_STEP):
                 return False
         loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
         samples = self.executor.num_samples(job.data)
         update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras, version=rnd.version)
-        self.recorder.event("upload", client=self.cid, round=rnd.number)
-        yield from self.send(self.uplink, nbytes + update.extra_bytes)
+        self.recorder.event("upload", client=self.cid, round=rnd.number, at=t)
+        t = yield from self.wait(0.0, self.uplink, nbytes + update.extra_bytes)
         accepted = rnd.receive(update)
-        self.ledger.enter("waiting", self.env.now)
+        self.ledger.enter("waiting", t)
         if accepted:
             self.ledger.succeed()
         else:
             self.ledger.lose(keep_banked=False)
         return accepted
 
-    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray) -> None:
-        """Tell a planning executor which segments this attempt will ask for.
+    def wait(self, seconds: float, link: Link | None = None, nbytes: int = 0):
+        """Hold for ``seconds``, or send ``nbytes`` on ``link``; returns the instant the wait ended."""
+        cursor = self.cursor
+        if cursor is not None:  # closed form: one event for every wait, then each ends where its timeout would have
+            if cursor.pending is not None:
+                try:
+                    yield cursor.take()
+                except (simpy.Interrupt, RunOver) as stop:
+                    cursor.cut(self.env.now, stop)
+            return cursor.advance(seconds if link is None else link.transfer_time(nbytes))  # a constant link that cannot fail
+        if link is None:
+            yield self.hold(seconds)
+        else:
+            yield from self.send(link, nbytes)
+        return self.env.now
+
+    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray, t: float) -> None:
+        """Tell a planning executor which segments this attempt, starting at ``t``, will ask for.
 
         Segments whose compute ends after the failure already drawn for this client
         (``next_failure_s``) will never be asked for: ``useful_stop`` is the last step
@@ -287,19 +356,12 @@ class Client(Repairable):
         plan = getattr(self.executor, "plan", None)
         if plan is None:
             return
-        t, step, reached = self.env.now, state.step, []
-        for stop in stops:
-            t += float(step_s[step:stop].sum())
-            if t > self.next_failure_s:
-                break
-            reached.append(stop)
-            step = stop
-            if stop < stops[-1]:
-                t += self.checkpointing.cost(self.checkpoint_bytes)
+        ends = segment_ends(t, step_s, stops, state.step, self.checkpointing.cost(self.checkpoint_bytes))
+        reached = [stop for stop, end in zip(stops, ends) if end <= self.next_failure_s]
         plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
         plan_meta = getattr(self.executor, "plan_meta", None)
         if plan_meta is not None and rnd.fit.personalize is not None and reached[-1:] == stops[-1:]:
-            if t + self.meta_seconds(data, rnd) <= self.next_failure_s:
+            if ends[-1] + self.meta_seconds(data, rnd) <= self.next_failure_s:
                 plan_meta(data, rnd.fit, seed=seed)
 
     def diverged(self, rnd: Round, job: Job, seed: int, step: int) -> bool:

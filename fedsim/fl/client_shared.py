@@ -21,10 +21,11 @@ class ClientShared:
     ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
     client, computed once per row count (clients mostly share a few); a client divides
     by its speed. Also the model's byte size, whether the executor uses seeds, and
-    every lifetime the client failure clocks drew, and those clocks when they sleep.
+    every lifetime the client failure clocks drew, those clocks when they sleep, and
+    whether work that only a cancel can cut may wait for one event (``closed_form``).
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "sleepers", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "sleepers", "closed_form", "_by_rows")
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
@@ -33,6 +34,7 @@ class ClientShared:
         self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
         self.lifetimes = array("d")  # 8 bytes a lifetime: a million clients draw tens of millions
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
+        self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, training is the same whenever it runs
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

@@ -105,6 +105,7 @@ class SimSettings:
     aggregation: AggregationCost = AggregationCost()  # aggregation time beyond aggregation_s
     straggler_share: float = 0.0  # share of a round's clients that do fewer local epochs (FedProx's systems heterogeneity)
     sleeping_clocks: bool = True  # idle clients' failure clocks schedule nothing (False: every transition is an event; same tables)
+    closed_form: bool = True  # with sleeping clocks, system-only work that only a cancel can cut is one event (same tables)
 
 
 @dataclass
@@ -285,6 +286,7 @@ def simulate(
     link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
     if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
         shared.sleepers = recorder.sleepers = Sleepers(len(nodes))
+        shared.closed_form = settings.closed_form and fault.link_failure is None and not shared.seeded  # the surrogate
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         target = tuning.target(node)
@@ -369,6 +371,9 @@ def simulate(
         env.run(until=server.process if math.isinf(budget) else env.any_of([server.process, env.timeout(budget)]))
         if server.process.is_alive:  # the virtual-time budget ended the run; an open round is not recorded
             server.stop_reason = "time_budget"
+    if shared.closed_form:
+        for node in nodes:
+            node.finish()
     recorder.settle()  # idle clients' accounts and rows up to the end
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(

@@ -203,9 +203,14 @@ class Sleepers:
 
 
 def call_at(env: simpy.Environment, when: float, callback: Callable[[simpy.Event], None]) -> None:
-    """Call ``callback`` at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
+    """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant."""
+    event_at(env, when).callbacks.append(callback)
+
+
+def event_at(env: simpy.Environment, when: float) -> simpy.Event:
+    """An event that happens at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
     round differently), after the events already queued for that instant."""
     event = simpy.Event(env)
-    event.callbacks.append(callback)
     event._ok, event._value = True, None
     heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))  # what Environment.schedule does, at a time
+    return event

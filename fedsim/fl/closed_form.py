@@ -1,0 +1,73 @@
+"""Training and upload that nothing but a cancel can cut, played as one event at their end.
+
+Once a client has the model, its remaining attempt (training segments, checkpoint
+writes, the upload) is a chain of waits whose lengths are known: step costs over its
+speed, the checkpoint cost, the uplink's transfer time. When its next failure falls
+after the chain's end and its links can neither fail nor change rate, only a cancel
+from the server can cut the chain. Then the client waits for one SimPy event at the
+chain's end instead of one per wait, and runs the attempt's own code there on a
+:class:`Cursor`: every wait ends at the sum a timeout would have made, so the rows,
+accounts and training calls are those of the phase-by-phase path, each at its own
+instant, and the store ends with the same checkpoint (only the chain's last is written:
+no failure can come to read the others). A cancel that comes first plays the chain only up to the wait it cut,
+and so does the end of the run (:class:`RunOver`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+
+def segment_ends(t: float, step_seconds: np.ndarray, stops: list[int], start: int, checkpoint_s: float) -> list[float]:
+    """The instant each training segment (``start``→``stops[0]``, then to each next stop) ends, beginning at ``t``,
+    with a checkpoint write of ``checkpoint_s`` after each segment but the last: the sums the client's timeouts make."""
+    ends = []
+    for i, stop in enumerate(stops):
+        if i:
+            t += checkpoint_s
+        t += float(step_seconds[start:stop].sum())
+        ends.append(t)
+        start = stop
+    return ends
+
+
+class RunOver(Exception):
+    """Thrown into a client's work still waiting for its one event when the run ends: the waits that ended by then
+    are played, as the phase-by-phase path played them, and the rest never happen."""
+
+
+class Cursor:
+    """The clock of work played after the fact: each wait ends where its timeout would have.
+
+    The first wait waits for ``pending``, the one event at the work's end; the waits
+    after it take no time on SimPy's clock. A wait that ends at or after ``horizon`` was
+    cut by the interrupt ``stop`` (a cancel at ``horizon``): it raises it, as the
+    interrupt would have inside that wait.
+    """
+
+    __slots__ = ("now", "pending", "horizon", "stop", "checkpoint")
+
+    def __init__(self, now: float, pending: simpy.Event) -> None:
+        self.now = now
+        self.pending: simpy.Event | None = pending
+        self.horizon = float("inf")
+        self.stop: simpy.Interrupt | RunOver | None = None
+        self.checkpoint: tuple[str, dict] | None = None  # the last one saved: no failure can read those before it
+
+    def take(self) -> simpy.Event:
+        """The one event to wait for (once)."""
+        event, self.pending = self.pending, None
+        return event  # type: ignore[return-value]
+
+    def cut(self, at: float, stop: simpy.Interrupt | RunOver) -> None:
+        """The interrupt ``stop`` came at ``at``: waits still running then end with it."""
+        self.horizon, self.stop = at, stop
+
+    def advance(self, seconds: float) -> float:
+        """Wait ``seconds`` from the cursor; the instant the wait ends."""
+        end = self.now + seconds
+        if end >= self.horizon:
+            raise self.stop  # type: ignore[misc]
+        self.now = end
+        return end

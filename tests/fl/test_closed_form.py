@@ -1,0 +1,88 @@
+"""Work that only a cancel can cut, waited for as one event, gives the tables of one event per wait.
+
+The engine comparisons run configurations where the closed form meets what can end it
+early (cancels from server failures and deadlines, the end of an asynchronous run, a
+virtual-time budget) and checkpoints under ``restore_checkpoint``; every table must be
+identical to the phase-by-phase path's, and the counters prove each way out was taken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+import simpy
+
+from fedsim.experiments import run
+from fedsim.fl import client, closed_form
+from fedsim.fl.closed_form import Cursor, RunOver, segment_ends
+
+from test_engine_golden import SYSTEM, _cfg
+
+
+def test_segment_ends_are_the_instants_timeouts_reach():
+    env, steps, stops, ck = simpy.Environment(), np.random.default_rng(1).exponential(0.3, 17), [4, 9, 17], 0.123
+    ends = []
+
+    def chain():
+        start = 2
+        for i, stop in enumerate(stops):
+            if i:
+                yield env.timeout(ck)
+            yield env.timeout(float(steps[start:stop].sum()))
+            ends.append(env.now)
+            start = stop
+
+    env.run(env.process(chain()))
+    assert segment_ends(0.0, steps, stops, 2, ck) == ends  # exact: the same sums in the same order
+
+
+def test_a_cursor_advances_until_its_cut_and_raises_the_cut_there():
+    cursor = Cursor(1.0, simpy.Environment().event())
+    assert cursor.advance(0.5) == 1.5
+    stop = RunOver()
+    cursor.cut(2.0, stop)
+    assert cursor.advance(0.25) == 1.75
+    with pytest.raises(RunOver) as raised:
+        cursor.advance(0.25)  # ends at the cut: the interrupt came first
+    assert raised.value is stop and cursor.now == 1.75
+
+
+CASES = {
+    "checkpoints_cancels": ["checkpoint=every_tau", "checkpoint.tau_s=0.5", "recovery=restore_checkpoint", "recovery.detection=false",
+                            "failure.server=true", "failure.server_scale=25.0", "failure.server_repair_mean_s=2.0"],
+    "fedbuff_budget": ["strategy=fedbuff", "strategy.concurrency=8", "strategy.buffer_size=4", "run.max_time_s=40.0"],
+    "deadline_dropout": ["run.round_policy=deadline", "run.deadline_s=9.0", "failure.dropout=0.2", "checkpoint=every_tau", "checkpoint.tau_s=1.0"],
+}  # fmt: skip
+
+
+def tables(overrides: list[str], closed: bool) -> dict[str, pd.DataFrame]:
+    build = run.build_settings
+    run.build_settings = lambda *a, **k: dataclasses.replace(build(*a, **k), closed_form=closed)
+    try:
+        result = run.run_experiment(_cfg([*SYSTEM, "failure=weibull", "failure.shape=1.5", "failure.scale=10.0", "data.num_clients=24",
+                                          "run.max_rounds=6", *overrides]))  # fmt: skip
+    finally:
+        run.build_settings = build
+    return {"rounds": result.rounds.drop(columns="wall_s"), "events": result.events, "accounting": result.accounting, "clients": result.clients}
+
+
+def test_one_event_for_the_work_gives_the_tables_of_one_event_per_wait(monkeypatch):
+    ways = Counter()  # how closed-form work ended: at its event, cut by an interrupt, or by the end of the run
+    at_once, cut = client.Client.at_once, closed_form.Cursor.cut
+
+    def counted(self, *args):
+        ways["closed form"] += 1
+        return (yield from at_once(self, *args))
+
+    monkeypatch.setattr(client.Client, "at_once", counted)
+    monkeypatch.setattr(closed_form.Cursor, "cut", lambda self, at, stop: (ways.update([type(stop).__name__]), cut(self, at, stop))[1])
+    for name, overrides in CASES.items():
+        closed = tables(overrides, closed=True)
+        phases = tables(overrides, closed=False)
+        for table, want in phases.items():
+            pd.testing.assert_frame_equal(closed[table], want, check_exact=True, obj=f"{table} of {name}")
+    assert ways["closed form"] > 100 and ways["Interrupt"] > 0 and ways["RunOver"] > 0, ways
