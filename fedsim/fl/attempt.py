@@ -76,8 +76,6 @@ class Attempts:
             return accepted
         finally:
             self.cursor = None
-            if cursor.checkpoint is not None:
-                self.store.save(*cursor.checkpoint)
 
     def work(self, rnd: Round, job: Job, state: TrainState):
         """Train segment by segment with checkpoints, then upload; returns whether the update was accepted.
@@ -117,10 +115,7 @@ class Attempts:
                 self.ledger.enter("checkpoint", t)
                 t = yield from self.wait(self.checkpointing.cost(self.checkpoint_bytes))
                 payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
-                if self.cursor is None:
-                    self.store.save(self.checkpoint_key(key), payload)
-                else:  # closed form: each overwrites the one before, which nothing read
-                    self.cursor.checkpoint = (self.checkpoint_key(key), payload)
+                self.keep(self.checkpoint_key(key), payload)
                 self.ledger.checkpointed()
                 self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step, at=t)
         self.ledger.enter("work", t)
@@ -206,6 +201,7 @@ class Attempts:
         if not self.recovery.uses_checkpoints:
             return None
         name = self.checkpoint_key((self.cid, job.origin))
+        self.save()
         try:
             payload = self.store.load(name)
         except CheckpointCorrupt as exc:
@@ -270,6 +266,20 @@ class Attempts:
         if origin == self.cid:
             return torch_seed(self.seed, "train", rnd.number, self.cid, *again)
         return torch_seed(self.seed, "redistributed", rnd.number, origin, self.cid, *again)
+
+    def keep(self, name: str, payload: dict) -> None:
+        """Save a checkpoint; with a pure executor, only when someone could read it (:meth:`save`): a restore, the
+        task's end, the run's end. Each overwrites the one before under its name, so the others cost nothing."""
+        if self.shared.pure:
+            self.unsaved = (name, payload)
+        else:
+            self.store.save(name, payload)
+
+    def save(self) -> None:
+        """Save the checkpoint :meth:`keep` holds, if any."""
+        if self.unsaved is not None:
+            self.store.save(*self.unsaved)
+            self.unsaved = None
 
     def checkpoint_key(self, key: tuple[int, int]) -> str:
         """Store key of this client's checkpoint for work on behalf of ``key[1]``."""

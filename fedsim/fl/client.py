@@ -48,7 +48,7 @@ class Client(Attempts, Repairable):
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "cursor",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "cursor", "unsaved",
     )  # fmt: skip
 
     def __init__(
@@ -96,6 +96,7 @@ class Client(Attempts, Repairable):
         self.sending_on: Link | None = None
         self._interrupted = False
         self.cursor: Cursor | None = None  # the clock of work played after the fact (closed form), while it plays
+        self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
         self.process = env.process(self.run())
 
     # --- failure clocks and the server call these ----------------------------------
@@ -145,12 +146,14 @@ class Client(Attempts, Repairable):
             self._interrupt(CANCELLED)
 
     def finish(self) -> None:
-        """The run is over: work waiting for its one event (closed form) plays the waits that ended by now."""
+        """The run is over: work waiting for its one event (closed form) plays the waits that ended by now, and the
+        last checkpoint is saved."""
         if self.cursor is not None:
             try:
                 self.process._generator.throw(RunOver())  # type: ignore[attr-defined]  # SimPy steps no more
             except RunOver:
                 pass
+        self.save()
 
     def heartbeats(self, period_s: float):
         """SimPy process: tell the server we are alive every ``period_s`` while node and uplink are up."""
@@ -187,6 +190,7 @@ class Client(Attempts, Repairable):
                 task.round.dropped(self.cid)
             else:
                 yield from self.serve(task.round, task.job or Job(data=self.cid, origin=self.cid))
+                self.save()
 
     def serve(self, rnd: Round, job: Job):
         """Attempt ``job`` until it is delivered or the server stops wanting it."""

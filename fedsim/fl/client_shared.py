@@ -21,20 +21,22 @@ class ClientShared:
     ``costs(data)`` is the virtual seconds of each local step of a round on a speed-1
     client, computed once per row count (clients mostly share a few); a client divides
     by its speed. Also the model's byte size, whether the executor uses seeds, and
-    every lifetime the client failure clocks drew, those clocks when they sleep, and
+    whether it is pure (results depend only on the call: the surrogate), every lifetime
+    the client failure clocks drew, those clocks when they sleep, and
     whether work that only a cancel can cut may wait for one event (``closed_form``).
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "lifetimes", "sleepers", "closed_form", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "_by_rows")
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
         self.cost_per_sample_s = compute.cost_per_sample_s
         self.model_bytes = executor.layout.nbytes()
         self.seeded = getattr(executor, "seeded", True)  # the surrogate draws nothing: no seeds to derive
+        self.pure = getattr(executor, "pure", False)  # the surrogate: training may run late, checkpoints be saved when read
         self.lifetimes = array("d")  # 8 bytes a lifetime: a million clients draw tens of millions
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
-        self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, training is the same whenever it runs
+        self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

@@ -7,9 +7,8 @@ after the chain's end and its links can neither fail nor change rate, only a can
 from the server can cut the chain. Then the client waits for one SimPy event at the
 chain's end instead of one per wait, and runs the attempt's own code there on a
 :class:`Cursor`: every wait ends at the sum a timeout would have made, so the rows,
-accounts and training calls are those of the phase-by-phase path, each at its own
-instant, and the store ends with the same checkpoint (only the chain's last is written:
-no failure can come to read the others). A cancel that comes first plays the chain only up to the wait it cut,
+accounts, checkpoints and training calls are those of the phase-by-phase path, each at
+its own instant. A cancel that comes first plays the chain only up to the wait it cut,
 and so does the end of the run (:class:`RunOver`).
 """
 
@@ -46,14 +45,13 @@ class Cursor:
     interrupt would have inside that wait.
     """
 
-    __slots__ = ("now", "pending", "horizon", "stop", "checkpoint")
+    __slots__ = ("now", "pending", "horizon", "stop")
 
     def __init__(self, now: float, pending: simpy.Event) -> None:
         self.now = now
         self.pending: simpy.Event | None = pending
         self.horizon = float("inf")
         self.stop: simpy.Interrupt | RunOver | None = None
-        self.checkpoint: tuple[str, dict] | None = None  # the last one saved: no failure can read those before it
 
     def take(self) -> simpy.Event:
         """The one event to wait for (once)."""

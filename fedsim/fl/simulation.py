@@ -286,7 +286,7 @@ def simulate(
     link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
     if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
         shared.sleepers = recorder.sleepers = Sleepers(len(nodes))
-        shared.closed_form = settings.closed_form and fault.link_failure is None and not shared.seeded  # the surrogate
+        shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         target = tuning.target(node)
@@ -371,7 +371,7 @@ def simulate(
         env.run(until=server.process if math.isinf(budget) else env.any_of([server.process, env.timeout(budget)]))
         if server.process.is_alive:  # the virtual-time budget ended the run; an open round is not recorded
             server.stop_reason = "time_budget"
-    if shared.closed_form:
+    if shared.pure:  # closed-form work still waiting plays up to now; checkpoints kept unsaved are saved
         for node in nodes:
             node.finish()
     recorder.settle()  # idle clients' accounts and rows up to the end

@@ -127,6 +127,7 @@ class SurrogateExecutor:
     """The executor interface with no training: results follow the learning curve."""
 
     seeded = False  # draws nothing: clients need not derive training seeds for it
+    pure = True  # a result depends only on the call, and no state changes in place: it may be computed late, kept unsaved
 
     def __init__(
         self,

@@ -86,3 +86,40 @@ def test_one_event_for_the_work_gives_the_tables_of_one_event_per_wait(monkeypat
         for table, want in phases.items():
             pd.testing.assert_frame_equal(closed[table], want, check_exact=True, obj=f"{table} of {name}")
     assert ways["closed form"] > 100 and ways["Interrupt"] > 0 and ways["RunOver"] > 0, ways
+
+
+LAZY_CASES = {  # restores read the checkpoints back; redistribution gives a client checkpoints under other names
+    "restores": ["failure.scale=6.0"],
+    "redistributed": ["failure.scale=6.0", "recovery.detection=true", "recovery.aggregation=redistribute"],
+}
+
+
+@pytest.mark.parametrize("case", LAZY_CASES)
+def test_checkpoints_saved_when_they_could_be_read_leave_the_same_tables_and_files(case, monkeypatch, tmp_path):
+    """A pure executor's checkpoints are serialised only before a restore, at a task's end and at the run's end: the
+    tables and the checkpoint files on disk are those of saving every one, for a fraction of the serialisations."""
+    from fedsim.checkpoint import store
+    from fedsim.fl.surrogate import SurrogateExecutor
+
+    saved = Counter()
+    serialize = store.serialize
+    monkeypatch.setattr(store, "serialize", lambda payload: (saved.update(["now"]), serialize(payload))[1])
+    overrides = [*SYSTEM, "failure=weibull", "failure.shape=0.8", "data.num_clients=12", "run.max_rounds=4", "checkpoint=every_tau",
+                 "checkpoint.tau_s=0.25", "checkpoint.on_disk=true", "recovery=restore_checkpoint", *LAZY_CASES[case]]  # fmt: skip
+    runs = {}
+    for pure in (True, False):
+        monkeypatch.setattr(SurrogateExecutor, "pure", pure)
+        saved.clear()
+        out = tmp_path / str(pure)
+        result = run.run_experiment(_cfg(overrides), out_dir=out)
+        files = {p.name: p.read_bytes() for p in sorted((out / "checkpoints").glob("*.ckpt"))}
+        runs[pure] = (result, files, saved["now"])
+    (lazy, lazy_files, lazy_saves), (eager, eager_files, eager_saves) = runs[True], runs[False]
+    for table in ("rounds", "events", "accounting"):
+        got, want = getattr(lazy, table), getattr(eager, table)
+        if table == "rounds":
+            got, want = got.drop(columns="wall_s"), want.drop(columns="wall_s")
+        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=table)
+    kind = "restore" if case == "restores" else "redistribute"
+    assert (lazy.events["kind"] == kind).sum() > 0 and lazy_files == eager_files and len(lazy_files) > 1
+    assert lazy_saves < eager_saves / 2, (lazy_saves, eager_saves)
