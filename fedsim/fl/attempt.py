@@ -37,54 +37,25 @@ class Attempts:
     __slots__ = ()
 
     def attempt(self, rnd: Round, job: Job, resume: bool):
-        """Restore or download, then :meth:`work`; returns whether the update was accepted, raises Interrupt when cut.
+        """Restore or download, train segment by segment with checkpoints, upload.
 
-        After the download, work that nothing but a cancel can cut waits for one event at
-        its end (:mod:`fedsim.fl.closed_form`)."""
+        Returns whether the update was accepted; raises Interrupt when cut short. Each
+        wait is :meth:`wait`, which says when it ended. After the download, work that
+        nothing but a cancel can cut waits for one event at its end, and the waits after
+        that take their instants from a cursor (:mod:`fedsim.fl.closed_form`), so every
+        row and account is the one the phase-by-phase path writes.
+        """
+        key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
+        nbytes = self.shared.model_bytes
         if state is None:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
-            yield from self.send(self.downlink, self.shared.model_bytes + job.extra_bytes + rnd.fit.extra_bytes)
+            yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
             end = self.chain_end(rnd, job)
             if end is not None:
-                return (yield from self.at_once(end, rnd, job, state))
-        return (yield from self.work(rnd, job, state))
-
-    def chain_end(self, rnd: Round, job: Job) -> float | None:
-        """When the training and upload of a fresh attempt starting now end, if only a cancel can cut them; else None."""
-        shared = self.shared
-        if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
-            return None
-        clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
-        step_s = self.step_seconds(job.data, job.epochs)
-        if clock is None or not len(step_s):
-            return None
-        stops = [*checkpoint_steps(step_s, self.checkpointing), len(step_s)]
-        end = segment_ends(self.env.now, step_s, stops, 0, self.checkpointing.cost(self.checkpoint_bytes))[-1]
-        end += self.uplink.transfer_time(shared.model_bytes)
-        return end if clock.when > end else None
-
-    def at_once(self, end: float, rnd: Round, job: Job, state: TrainState):
-        """:meth:`work` with one event, at ``end``, for all its waits: it runs up to its first wait now, the rest then
-        on a cursor (or up to the wait a cancel cut, if one came first)."""
-        cursor = self.cursor = Cursor(self.env.now, event_at(self.env, end))
-        try:
-            accepted = yield from self.work(rnd, job, state)
-            assert cursor.now == end, "the closed form and the work it stands for disagree on when it ends"
-            return accepted
-        finally:
-            self.cursor = None
-
-    def work(self, rnd: Round, job: Job, state: TrainState):
-        """Train segment by segment with checkpoints, then upload; returns whether the update was accepted.
-
-        Each wait is :meth:`wait`, which says when it ended: on SimPy's clock, or on the
-        cursor of work played after the fact, so every row and account takes that instant.
-        """
-        key = (self.cid, job.origin)
-        nbytes = self.shared.model_bytes
+                self.cursor = Cursor(self.env.now, event_at(self.env, end))  # until the attempt ends (serve)
         t = self.env.now
         step_s = self.step_seconds(job.data, job.epochs)
         if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
@@ -139,6 +110,20 @@ class Attempts:
         else:
             self.ledger.lose(keep_banked=False)
         return accepted
+
+    def chain_end(self, rnd: Round, job: Job) -> float | None:
+        """When the training and upload of a fresh attempt starting now end, if only a cancel can cut them; else None."""
+        shared = self.shared
+        if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
+            return None
+        clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
+        step_s = self.step_seconds(job.data, job.epochs)
+        if clock is None or not len(step_s):
+            return None
+        stops = [*checkpoint_steps(step_s, self.checkpointing), len(step_s)]
+        end = segment_ends(self.env.now, step_s, stops, 0, self.checkpointing.cost(self.checkpoint_bytes))[-1]
+        end += self.uplink.transfer_time(shared.model_bytes)
+        return end if clock.when > end else None
 
     def wait(self, seconds: float, link: Link | None = None, nbytes: int = 0):
         """Hold for ``seconds``, or send ``nbytes`` on ``link``; returns the instant the wait ended."""

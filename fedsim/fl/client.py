@@ -95,7 +95,7 @@ class Client(Attempts, Repairable):
         self.working_on: Round | None = None
         self.sending_on: Link | None = None
         self._interrupted = False
-        self.cursor: Cursor | None = None  # the clock of work played after the fact (closed form), while it plays
+        self.cursor: Cursor | None = None  # the clock of an attempt's waits after the download, in closed form
         self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
         self.process = env.process(self.run())
 
@@ -214,5 +214,5 @@ class Client(Attempts, Repairable):
                 kind = "work_lost" if isinstance(stop.cause, Failure) else "cancelled"
                 self.recorder.event(kind, client=self.cid, round=rnd.number)
             finally:
-                self.working_on = None
+                self.working_on = self.cursor = None
         self.ledger.lose(keep_banked=False)

@@ -17,7 +17,7 @@ import pytest
 import simpy
 
 from fedsim.experiments import run
-from fedsim.fl import client, closed_form
+from fedsim.fl import closed_form
 from fedsim.fl.closed_form import Cursor, RunOver, segment_ends
 
 from test_engine_golden import SYSTEM, _cfg
@@ -72,13 +72,8 @@ def tables(overrides: list[str], closed: bool) -> dict[str, pd.DataFrame]:
 
 def test_one_event_for_the_work_gives_the_tables_of_one_event_per_wait(monkeypatch):
     ways = Counter()  # how closed-form work ended: at its event, cut by an interrupt, or by the end of the run
-    at_once, cut = client.Client.at_once, closed_form.Cursor.cut
-
-    def counted(self, *args):
-        ways["closed form"] += 1
-        return (yield from at_once(self, *args))
-
-    monkeypatch.setattr(client.Client, "at_once", counted)
+    start, cut = closed_form.Cursor.__init__, closed_form.Cursor.cut
+    monkeypatch.setattr(closed_form.Cursor, "__init__", lambda self, *a: (ways.update(["closed form"]), start(self, *a))[1])
     monkeypatch.setattr(closed_form.Cursor, "cut", lambda self, at, stop: (ways.update([type(stop).__name__]), cut(self, at, stop))[1])
     for name, overrides in CASES.items():
         closed = tables(overrides, closed=True)
