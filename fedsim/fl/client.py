@@ -73,8 +73,7 @@ class Client(Attempts, Repairable):
         self.env = env
         self.cid = cid
         self.speed = speed
-        self.downlink, self.uplink = downlink, uplink
-        downlink.owner = uplink.owner = self
+        self.downlink, self.uplink = downlink, uplink  # shared by the fleet when they cannot fail and have one rate
         self.compute = compute
         self.executor = executor
         self.recorder = recorder

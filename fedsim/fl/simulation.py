@@ -257,7 +257,10 @@ def simulate(
         server_up_bps=network.server_up_bps,
         clients=network.clients,
     )
-    links = [net.pair(cid) for cid in range(len(clients))]
+    if fault.link_failure is None and network.clients is None:  # links that cannot fail, at one rate: one pair for all
+        links = [net.pair(0)] * len(clients)
+    else:
+        links = [net.pair(cid) for cid in range(len(clients))]
     shared = ClientShared(ghost or executor, compute)
     recovery = CLIENT_POLICIES[fault.recovery]()  # stateless: one for all
     nodes = [
@@ -298,6 +301,7 @@ def simulate(
             FailureClock(env, target, law, failure_streams, node.failure_drawn, index=node.cid)
         if fault.link_failure is not None:
             for direction, link in enumerate((node.downlink, node.uplink)):
+                link.owner = node  # told of its link's failures
                 FailureClock(env, link, fault.link_failure, link_streams, index=2 * node.cid + direction)
         if fault.detection is not None:
             env.process(node.heartbeats(fault.detection.heartbeat_s))
