@@ -18,7 +18,7 @@ import torch
 
 from fedsim.checkpoint.store import CheckpointCorrupt
 from fedsim.errors import FedsimError
-from fedsim.fl.closed_form import Cursor, RunOver, segment_ends
+from fedsim.fl.closed_form import Cursor, RunOver, segment_ends, segment_seconds
 from fedsim.fl.interrupts import LinkDown
 from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
@@ -48,14 +48,12 @@ class Attempts:
         key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
         nbytes = self.shared.model_bytes
-        if state is None:
+        fresh = state is None
+        if fresh:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
             yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
-            end = self.chain_end(rnd, job)
-            if end is not None:
-                self.cursor = Cursor(self.env.now, event_at(self.env, end))  # until the attempt ends (serve)
         t = self.env.now
         step_s = self.step_seconds(job.data, job.epochs)
         if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
@@ -71,10 +69,12 @@ class Attempts:
         seed = self.train_seed(rnd, job.origin)
         losses = []
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
-        self.plan(rnd, job.data, state, seed, stops, step_s, t)
-        for stop in stops:
+        busy_s = segment_seconds(step_s, stops, state.step)
+        if fresh and (end := self.chain_end(rnd, busy_s)) is not None:
+            self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
+        self.plan(rnd, job.data, state, seed, stops, busy_s, t)
+        for stop, busy in zip(stops, busy_s):
             self.ledger.enter("work", t)
-            busy = float(step_s[state.step : stop].sum())
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
             t = yield from self.wait(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
@@ -111,17 +111,16 @@ class Attempts:
             self.ledger.lose(keep_banked=False)
         return accepted
 
-    def chain_end(self, rnd: Round, job: Job) -> float | None:
-        """When the training and upload of a fresh attempt starting now end, if only a cancel can cut them; else None."""
+    def chain_end(self, rnd: Round, busy_s: list[float]) -> float | None:
+        """When training segments of ``busy_s`` seconds (with their checkpoint writes) and the upload, starting now,
+        end, if only a cancel can cut them; else None."""
         shared = self.shared
         if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
             return None
         clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
-        step_s = self.step_seconds(job.data, job.epochs)
-        if clock is None or not len(step_s):
+        if clock is None:
             return None
-        stops = [*checkpoint_steps(step_s, self.checkpointing), len(step_s)]
-        end = segment_ends(self.env.now, step_s, stops, 0, self.checkpointing.cost(self.checkpoint_bytes))[-1]
+        end = segment_ends(self.env.now, busy_s, self.checkpointing.cost(self.checkpoint_bytes))[-1]
         end += self.uplink.transfer_time(shared.model_bytes)
         return end if clock.when > end else None
 
@@ -141,7 +140,7 @@ class Attempts:
             yield from self.send(link, nbytes)
         return self.env.now
 
-    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], step_s: np.ndarray, t: float) -> None:
+    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], busy_s: list[float], t: float) -> None:
         """Tell a planning executor which segments this attempt, starting at ``t``, will ask for.
 
         Segments whose compute ends after the failure already drawn for this client
@@ -151,7 +150,7 @@ class Attempts:
         plan = getattr(self.executor, "plan", None)
         if plan is None:
             return
-        ends = segment_ends(t, step_s, stops, state.step, self.checkpointing.cost(self.checkpoint_bytes))
+        ends = segment_ends(t, busy_s, self.checkpointing.cost(self.checkpoint_bytes))
         reached = [stop for stop, end in zip(stops, ends) if end <= self.next_failure_s]
         plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
         plan_meta = getattr(self.executor, "plan_meta", None)

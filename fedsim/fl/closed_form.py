@@ -18,16 +18,20 @@ import numpy as np
 import simpy
 
 
-def segment_ends(t: float, step_seconds: np.ndarray, stops: list[int], start: int, checkpoint_s: float) -> list[float]:
-    """The instant each training segment (``start``→``stops[0]``, then to each next stop) ends, beginning at ``t``,
-    with a checkpoint write of ``checkpoint_s`` after each segment but the last: the sums the client's timeouts make."""
+def segment_seconds(step_seconds: np.ndarray, stops: list[int], start: int) -> list[float]:
+    """Compute seconds of each training segment: steps ``start``→``stops[0]``, then to each next stop."""
+    return [float(step_seconds[a:b].sum()) for a, b in zip([start, *stops[:-1]], stops)]
+
+
+def segment_ends(t: float, busy_s: list[float], checkpoint_s: float) -> list[float]:
+    """The instant each training segment of ``busy_s`` seconds ends, beginning at ``t``, with a checkpoint write of
+    ``checkpoint_s`` after each but the last: the sums the client's timeouts make."""
     ends = []
-    for i, stop in enumerate(stops):
+    for i, busy in enumerate(busy_s):
         if i:
             t += checkpoint_s
-        t += float(step_seconds[start:stop].sum())
+        t += busy
         ends.append(t)
-        start = stop
     return ends
 
 

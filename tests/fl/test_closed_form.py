@@ -18,7 +18,7 @@ import simpy
 
 from fedsim.experiments import run
 from fedsim.fl import closed_form
-from fedsim.fl.closed_form import Cursor, RunOver, segment_ends
+from fedsim.fl.closed_form import Cursor, RunOver, segment_ends, segment_seconds
 
 from test_engine_golden import SYSTEM, _cfg
 
@@ -37,7 +37,7 @@ def test_segment_ends_are_the_instants_timeouts_reach():
             start = stop
 
     env.run(env.process(chain()))
-    assert segment_ends(0.0, steps, stops, 2, ck) == ends  # exact: the same sums in the same order
+    assert segment_ends(0.0, segment_seconds(steps, stops, 2), ck) == ends  # exact: the same sums in the same order
 
 
 def test_a_cursor_advances_until_its_cut_and_raises_the_cut_there():
