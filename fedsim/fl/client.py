@@ -39,7 +39,7 @@ class Coordinator(Protocol):
 
 
 class Client(Attempts, Repairable):
-    """A federated client with its own links, speed, failure state and time ledger.
+    """A federated client with its links, speed, failure state and time ledger.
 
     Slotted, with its inbox, links and ledger slotted too, and events made only when
     needed (``repaired`` once a task waits for a repair): a million of them fit in a few GiB.
