@@ -116,13 +116,14 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, e
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
     import pandas  # noqa: F401  a one-time cost of the process (the tables' first import), not of the run
 
+    recovery = "restore_checkpoint" if math.isfinite(tau_s) else "reinit_global"  # no checkpoints: the workload as before
     real_env, simpy.Environment = simpy.Environment, env_class
     try:
         t0 = time.perf_counter()
         res = simulate(
             model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
             val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
-                                                      fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), "restore_checkpoint" if math.isfinite(tau_s) else "reinit_global"),
+                                                      fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), recovery),
                                                       closed_form=closed_form),
             **system_only(curve, SPEC),
         )

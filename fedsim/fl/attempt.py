@@ -56,9 +56,10 @@ class Attempts:
             state = TrainState(flat=rnd.fit.flat)
         t = self.env.now
         step_s = self.step_seconds(job.data, job.epochs)
+        checkpoint_s = self.checkpointing.cost(self.checkpoint_bytes)
         if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
-            total = steps_by(rnd.deadline, step_s, self.checkpointing, self.checkpointing.cost(self.checkpoint_bytes),
-                             start=state.step, now=t, upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
+            total = steps_by(rnd.deadline, step_s, self.checkpointing, checkpoint_s, start=state.step, now=t,
+                             upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
         else:
             total = len(step_s)
         if total <= state.step:  # not one step fits before the deadline: nothing worth sending
@@ -70,9 +71,9 @@ class Attempts:
         losses = []
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
         busy_s = segment_seconds(step_s, stops, state.step)
-        if fresh and (end := self.chain_end(rnd, busy_s)) is not None:
+        if fresh and (end := self.chain_end(rnd, busy_s, checkpoint_s)) is not None:
             self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
-        self.plan(rnd, job.data, state, seed, stops, busy_s, t)
+        self.plan(rnd, job.data, state, seed, stops, busy_s, checkpoint_s, t)
         for stop, busy in zip(stops, busy_s):
             self.ledger.enter("work", t)
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
@@ -84,7 +85,7 @@ class Attempts:
             losses.append((result.loss, result.samples))
             if stop < total:
                 self.ledger.enter("checkpoint", t)
-                t = yield from self.wait(self.checkpointing.cost(self.checkpoint_bytes))
+                t = yield from self.wait(checkpoint_s)
                 payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
                 self.keep(self.checkpoint_key(key), payload)
                 self.ledger.checkpointed()
@@ -111,16 +112,16 @@ class Attempts:
             self.ledger.lose(keep_banked=False)
         return accepted
 
-    def chain_end(self, rnd: Round, busy_s: list[float]) -> float | None:
-        """When training segments of ``busy_s`` seconds (with their checkpoint writes) and the upload, starting now,
-        end, if only a cancel can cut them; else None."""
+    def chain_end(self, rnd: Round, busy_s: list[float], checkpoint_s: float) -> float | None:
+        """When training segments of ``busy_s`` seconds (with a checkpoint write of ``checkpoint_s`` after each but the
+        last) and the upload, starting now, end, if only a cancel can cut them; else None."""
         shared = self.shared
         if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
             return None
         clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
         if clock is None:
             return None
-        end = segment_ends(self.env.now, busy_s, self.checkpointing.cost(self.checkpoint_bytes))[-1]
+        end = segment_ends(self.env.now, busy_s, checkpoint_s)[-1]
         end += self.uplink.transfer_time(shared.model_bytes)
         return end if clock.when > end else None
 
@@ -140,7 +141,8 @@ class Attempts:
             yield from self.send(link, nbytes)
         return self.env.now
 
-    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], busy_s: list[float], t: float) -> None:
+    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], busy_s: list[float], checkpoint_s: float,
+             t: float) -> None:  # fmt: skip
         """Tell a planning executor which segments this attempt, starting at ``t``, will ask for.
 
         Segments whose compute ends after the failure already drawn for this client
@@ -150,7 +152,7 @@ class Attempts:
         plan = getattr(self.executor, "plan", None)
         if plan is None:
             return
-        ends = segment_ends(t, busy_s, self.checkpointing.cost(self.checkpoint_bytes))
+        ends = segment_ends(t, busy_s, checkpoint_s)
         reached = [stop for stop, end in zip(stops, ends) if end <= self.next_failure_s]
         plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
         plan_meta = getattr(self.executor, "plan_meta", None)
