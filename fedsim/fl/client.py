@@ -123,16 +123,18 @@ class Client(Attempts, Repairable):
         """Whether a failure now would interrupt nothing and no task waits for a repair."""
         return self.working_on is None and self.repaired is None
 
-    def lapse(self, times: list[float], failing: bool) -> None:
+    def lapse(self, times: list[float], failing: bool, logged: bool = False) -> None:
         """Failures and repairs at the past instants ``times`` (alternating, the first a failure iff ``failing``) while
-        idle: what :meth:`fail` and :meth:`repair` in turn would do, in one go (a sleeping clock catching up)."""
+        idle: what :meth:`fail` and :meth:`repair` in turn would do, in one go (a sleeping clock catching up; ``logged``:
+        the fleet's clocks logged the rows, for many clients at once)."""
         self.ledger.lapse(times, failing)
         fails = (len(times) + failing) // 2
         self.ledger.failures += fails
         if fails:
             self.failed_at = times[-1] if len(times) % 2 == failing else times[-2]
         self.up = (len(times) % 2 == 0) == failing  # up iff the last transition was a repair
-        self.recorder.alternating(("failure", "repair") if failing else ("repair", "failure"), times, client=self.cid)
+        if not logged:
+            self.recorder.alternating(("failure", "repair") if failing else ("repair", "failure"), times, client=self.cid)
 
     def failure_drawn(self, ttf: float, fails_at: float) -> None:
         """The failure clock drew this client's next lifetime ``ttf``: it fails at ``fails_at`` (draws are ahead of time)."""

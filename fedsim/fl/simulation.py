@@ -288,7 +288,7 @@ def simulate(
     failure_streams = Streams(settings.seed, "failure", ids) if settings.failure or settings.client_failure else None
     link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
     if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
-        shared.sleepers = recorder.sleepers = Sleepers(len(nodes))
+        shared.sleepers = recorder.sleepers = Sleepers(len(nodes), log=recorder.failures_and_repairs)
         shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure

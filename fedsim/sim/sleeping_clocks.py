@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from fedsim.sim.failures import FailureClock, FailureModel
+from fedsim.pcg64_arrays import MASK64, States, seeded, standard_exponentials
+from fedsim.sim.failures import FailureClock, FailureModel, Step
 from fedsim.streams import Streams
 
 
@@ -34,9 +35,10 @@ class Sleeper(Protocol):
     def idle(self) -> bool:
         """Whether a failure now would interrupt nothing and no one waits for a repair."""
 
-    def lapse(self, times: list[float], failing: bool) -> None:
+    def lapse(self, times: list[float], failing: bool, logged: bool = False) -> None:
         """Failures and repairs at ``times`` (past instants, alternating, the first a failure iff ``failing``), all
-        while idle: what ``fail(at=)`` and ``repair(at=)`` in turn would do."""
+        while idle: what ``fail(at=)`` and ``repair(at=)`` in turn would do (``logged``: but their rows are in the
+        log already, put there by the fleet's :class:`Sleepers`)."""
 
 
 class SleepingClock(FailureClock):
@@ -57,11 +59,11 @@ class SleepingClock(FailureClock):
     draws the clock keeps only its stream's position, not a generator of its own.
     """
 
-    __slots__ = ("when", "sleepers", "parked")
+    __slots__ = ("when", "sleepers")
 
     def __init__(self, env: simpy.Environment, target: Sleeper, model: FailureModel, rng: np.random.Generator | Streams,
                  sleepers: Sleepers, on_draw: Callable[[float, float], None] | None = None, index: int = 0) -> None:  # fmt: skip
-        self.sleepers, self.when, self.parked = sleepers, 0.0, None
+        self.sleepers, self.when = sleepers, 0.0
         super().__init__(env, target, model, rng, on_draw, index)
 
     def start(self) -> None:
@@ -79,15 +81,22 @@ class SleepingClock(FailureClock):
         self.when += delay  # what a timeout scheduled now would add: the same instant as FailureClock's
         self._park()
 
+    def _first(self, t: float) -> tuple[float, Step]:
+        """The first lifetime, its generator kept to be parked: every clock past its first draw has a position."""
+        if self.rng is None:
+            self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
+        return self._live(self.rng, t)
+
     def _unpark(self) -> None:
         """Draw from here on where this clock's stream stopped (on the fleet's one generator)."""
-        if self.parked is not None:
-            self.rng = self.sleepers.resume(self.parked)
+        if self.sleepers.parked[self.index]:
+            self.rng = self.sleepers.resume(self.index)
 
     def _park(self) -> None:
-        """Keep only the stream's position between draws: a generator is 0.7 KiB, a position two integers."""
+        """Keep only the stream's position between draws: a generator is 0.7 KiB, a position four words in arrays."""
         if self.rng is not None:
-            self.parked, self.rng = self.sleepers.position(self.rng), None
+            self.sleepers.park(self.index, self.rng)
+            self.rng = None
 
     def catch_up(self, now: float) -> None:
         """Play every transition due by ``now``, in order: one by one, or in one go when the target is idle."""
@@ -147,29 +156,48 @@ class SleepingClock(FailureClock):
 
 
 class Sleepers:
-    """The sleeping clocks of a fleet, their next transition times in one array.
+    """The sleeping clocks of a fleet: their next transition times and their streams' positions in arrays.
 
     Finding the clocks with a transition due is one vectorised comparison, so a million
-    sleeping clocks cost nothing until one of them has something to play.
+    sleeping clocks cost nothing until one of them has something to play; and when
+    many play at once (:meth:`settle`), their draws are made for all of them together.
+    A clock's index is its target's id in the log: ``log(times, failed, ids)``, when
+    given, logs the failures and repairs of many targets at once.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, log: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> None:
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
+        self.streams = States(*(np.zeros(size, dtype=np.uint64) for _ in range(4)))  # each parked clock's PCG64 state
+        self.parked = np.zeros(size, dtype=bool)
+        self.log = log
         self._bits = np.random.PCG64()
-        self._generator = np.random.Generator(self._bits)  # lent to one clock at a time, at that clock's position
+        self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
 
-    def resume(self, position: tuple[int, int]) -> np.random.Generator:
-        """The fleet's generator, set to a stream's ``position`` (its PCG64 state and increment)."""
-        self._bits.state = {"bit_generator": "PCG64", "state": {"state": position[0], "inc": position[1]}, "has_uint32": 0, "uinteger": 0}
+    def resume(self, index: int) -> np.random.Generator:
+        """The fleet's generator, set where clock ``index``'s stream was parked."""
+        return self._lend(self.streams, index)
+
+    def park(self, index: int, g: np.random.Generator) -> None:
+        """Keep where ``g``'s stream stands as clock ``index``'s."""
+        _keep(self.streams, index, g)
+        self.parked[index] = True
+
+    def _lend(self, states: States, i: int) -> np.random.Generator:
+        """The fleet's generator, set to stream ``i`` of ``states``."""
+        hi, lo, inc_hi, inc_lo = (int(column[i]) for column in states)
+        self._bits.state = {"bit_generator": "PCG64", "state": {"state": hi << 64 | lo, "inc": inc_hi << 64 | inc_lo},
+                            "has_uint32": 0, "uinteger": 0}  # fmt: skip
         return self._generator
 
-    @staticmethod
-    def position(g: np.random.Generator) -> tuple[int, int]:
-        """Where ``g``'s PCG64 stream stands (the failure draws take 64 bits at a time: no half-used word)."""
-        state = g.bit_generator.state
-        assert not state["has_uint32"], "a 32-bit draw left half a word: the position would lose it"
-        return state["state"]["state"], state["state"]["inc"]
+    def _draw_alone(self, states: States, rows: np.ndarray) -> np.ndarray:
+        """One standard exponential from each stream at ``rows`` of ``states`` (advanced), drawn by numpy one by one:
+        the few draws the ziggurat does not take at its first try."""
+        out = np.empty(len(rows))
+        for k, i in enumerate(rows.tolist()):
+            out[k] = self._lend(states, i).standard_exponential()
+            _keep(states, i, self._generator)
+        return out
 
     def add(self, clock: SleepingClock) -> None:
         """Register ``clock`` (by its index), asleep."""
@@ -197,9 +225,108 @@ class Sleepers:
             self.clocks[index].arm()  # type: ignore[union-attr]
 
     def settle(self, now: float) -> None:
-        """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read)."""
-        for index in np.flatnonzero(self.when <= now).tolist():
-            self.catch_up(index, now)
+        """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read).
+
+        The clocks of idle targets that share the first due clock's failure model (with
+        fixed or exponential repairs) are drawn for together (:meth:`_draw_together`),
+        the others one by one (:meth:`catch_up`); either way each target takes its
+        transitions in the order of the clocks, as :meth:`catch_up` on every clock would."""
+        due = np.flatnonzero(self.when <= now)
+        if not len(due):
+            return
+        clocks = [self.clocks[i] for i in due.tolist()]
+        model = clocks[0].model  # type: ignore[union-attr]
+        together = getattr(model.repair, "exponentials", None) is not None
+        mask = [together and c.model is model and c.target.idle and (parked or c.streams is not None)  # type: ignore[union-attr]
+                for c, parked in zip(clocks, self.parked[due].tolist())]  # fmt: skip
+        drawn = self._draw_together([c for c, m in zip(clocks, mask) if m], now) if any(mask) else iter(())  # type: ignore[misc]
+        for clock, in_bulk in zip(clocks, mask):
+            if in_bulk:
+                next(drawn)  # type: ignore[call-overload]
+            else:
+                clock.catch_up(now)  # type: ignore[union-attr]
+            self.when[clock.index] = clock.when  # type: ignore[union-attr]
+
+    def _draw_together(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
+        """Play the transitions of idle ``clocks`` due by ``now`` (one failure model; fresh clocks from one fleet's
+        streams), one standard exponential from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
+
+        The transitions, lifetimes and streams' positions are :meth:`SleepingClock._lapse`'s,
+        bit for bit: the same draws turned into delays by the same float arithmetic, summed
+        in the same order (``math.pow`` for the Weibull's power, as numpy's C draw calls
+        it). Yields once per clock, in order, after handing its target its lifetimes and
+        transitions (logged before, all at once, when the fleet has a ``log``)."""
+        model, m = clocks[0].model, len(clocks)
+        law, scale, inv = model.repair, model.scale, 1.0 / model.shape
+        index = np.fromiter((c.index for c in clocks), dtype=np.intp, count=m)
+        phase = np.fromiter((_FIRST if c.step == c._first else _FAILS if c.step == c._down else _REPAIRS for c in clocks),
+                            dtype=np.int8, count=m)  # fmt: skip
+        started = phase.copy()
+        states = self.streams.take(index)
+        fresh = np.flatnonzero(phase == _FIRST)
+        if len(fresh):
+            states.put(fresh, seeded(clocks[0].streams.words[index[fresh]]))  # type: ignore[union-attr]
+        t = self.when[index]
+        rows: list[tuple[np.ndarray, ...]] = []  # (clocks, times, failures?) of the transitions, step by step
+        lives: list[tuple[np.ndarray, ...]] = []  # (clocks, lifetimes, failure times) drawn, step by step
+        active = np.arange(m)
+        while len(active):
+            step = phase[active]
+            draws = active if law.exponentials else active[step != _FAILS]  # type: ignore[union-attr]
+            x, taken, after = standard_exponentials(states.take(draws))
+            states.put(draws[taken], after.take(taken))
+            x[~taken] = self._draw_alone(states, draws[~taken])
+            e = np.empty(m)
+            e[draws] = x
+            at = t[active]
+            logged = step != _FIRST
+            rows.append((active[logged], at[logged], step[logged] == _FAILS))
+            lifetime = step != _FAILS
+            delay = law.mean * e[active] if law.exponentials else np.full(len(active), law.mean)  # type: ignore[union-attr]
+            delay[lifetime] = scale * np.array([math.pow(v, inv) for v in e[active[lifetime]].tolist()])
+            t[active] = at + delay
+            lives.append((active[lifetime], delay[lifetime], t[active[lifetime]]))
+            phase[active] = np.where(lifetime, _FAILS, _REPAIRS)
+            active = active[t[active] <= now]
+        self.streams.put(index, states)
+        self.parked[index] = True
+        (rows_of, times, failed), (lives_of, lifetimes, ends) = _by_clock(rows), _by_clock(lives)
+        if self.log is not None:
+            self.log(times, failed, index[rows_of])
+        times_at, lifetimes_at = _bounds(rows_of, m), _bounds(lives_of, m)
+        times, lifetimes, ends = times.tolist(), lifetimes.tolist(), ends.tolist()
+        for j, (clock, when, step) in enumerate(zip(clocks, t.tolist(), phase.tolist())):
+            clock.when, clock.step = when, (clock._first, clock._down, clock._back)[step]
+            if clock.on_draw is not None:
+                for k in range(lifetimes_at[j], lifetimes_at[j + 1]):
+                    clock.on_draw(lifetimes[k], ends[k])
+            if times_at[j] < times_at[j + 1]:
+                clock.target.lapse(times[times_at[j] : times_at[j + 1]], started[j] != _REPAIRS, self.log is not None)  # type: ignore[attr-defined]
+            yield
+
+
+_FIRST, _FAILS, _REPAIRS = 0, 1, 2  # a clock's next step: its first lifetime, a failure, a repair
+
+
+def _keep(states: States, i: int, g: np.random.Generator) -> None:
+    """Set stream ``i`` of ``states`` where ``g``'s stream stands (the failure draws take 64 bits at a time)."""
+    state = g.bit_generator.state
+    assert not state["has_uint32"], "a 32-bit draw left half a word: the position would lose it"
+    words = state["state"]["state"], state["state"]["inc"]
+    for column, word in zip(states, (words[0] >> 64, words[0] & MASK64, words[1] >> 64, words[1] & MASK64)):
+        column[i] = word
+
+
+def _by_clock(steps: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """Step-by-step ``(clocks, values…)`` arrays as one set of columns, ordered by clock, each clock's in step order."""
+    columns = [np.concatenate(column) for column in zip(*steps)]
+    order = np.argsort(columns[0], kind="stable")
+    return tuple(column[order] for column in columns)
+
+
+def _bounds(clock: np.ndarray, m: int) -> list[int]:
+    """Where each clock ``0…m-1``'s rows start in columns ordered by clock (and where the last one ends)."""
+    return [0, *np.cumsum(np.bincount(clock, minlength=m)).tolist()]
 
 
 def call_at(env: simpy.Environment, when: float, callback: Callable[[simpy.Event], None]) -> None:

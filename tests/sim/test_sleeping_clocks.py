@@ -25,7 +25,7 @@ class IdleNode(Node):
     def repair(self, at=None) -> None:
         self.log.append(("repair", at))
 
-    def lapse(self, times, failing) -> None:
+    def lapse(self, times, failing, logged=False) -> None:
         self.bulk += len(times)
         for t in times:
             self.log.append(("fail" if failing else "repair", t))
@@ -49,7 +49,7 @@ def test_a_sleeping_clock_caught_up_in_bulk_plays_the_transitions_and_draws_of_a
         sleepers.catch_up(0, now)
     assert node.log == [(k, t) for k, t in ticking.log] and slept == drawn[: len(slept)] and len(slept) >= len(drawn) - 1
     assert (node.bulk > 0) == (repair != "lognormal")  # lognormal repairs take two normals' worth: one by one
-    assert clock.rng is None and sleepers.resume(clock.parked).random() == ticking_next_draw(model, len(node.log), drawn)  # parked between draws
+    assert clock.rng is None and sleepers.resume(0).random() == ticking_next_draw(model, len(node.log), drawn)  # parked between draws
 
 
 def ticking_next_draw(model, transitions, drawn):
