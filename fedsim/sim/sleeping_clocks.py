@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -239,7 +240,8 @@ class Sleepers:
         together = getattr(model.repair, "exponentials", None) is not None
         mask = [together and c.model is model and c.target.idle and (parked or c.streams is not None)  # type: ignore[union-attr]
                 for c, parked in zip(clocks, self.parked[due].tolist())]  # fmt: skip
-        drawn = self._draw_together([c for c, m in zip(clocks, mask) if m], now) if any(mask) else iter(())  # type: ignore[misc]
+        bulk = [c for c, m in zip(clocks, mask) if m]
+        drawn = chain.from_iterable(self._draw_together(bulk[i : i + CHUNK], now) for i in range(0, len(bulk), CHUNK))
         for clock, in_bulk in zip(clocks, mask):
             if in_bulk:
                 next(drawn)  # type: ignore[call-overload]
@@ -305,6 +307,7 @@ class Sleepers:
             yield
 
 
+CHUNK = 1 << 16  # clocks drawn for together: their transitions' columns stay tens of MB, not GBs at a million
 _FIRST, _FAILS, _REPAIRS = 0, 1, 2  # a clock's next step: its first lifetime, a failure, a repair
 
 
