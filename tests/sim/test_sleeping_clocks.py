@@ -28,7 +28,8 @@ class IdleNode(Node):
     def lapse(self, times, failing, logged=False) -> None:
         self.bulk += len(times)
         for t in times:
-            self.log.append(("fail" if failing else "repair", t))
+            if not logged:
+                self.log.append(("fail" if failing else "repair", t))
             failing = not failing
 
 
@@ -59,3 +60,51 @@ def ticking_next_draw(model, transitions, drawn):
     for i in range(transitions):
         model.repair(g) if i % 2 == 0 else g.weibull(model.shape)
     return g.random()
+
+
+class BusyNode(IdleNode):
+    """A target at work: its clock plays transitions one by one even when the fleet settles together."""
+
+    idle = False
+
+    def lapse(self, times, failing, logged=False) -> None:
+        raise AssertionError("a target at work takes its transitions one by one")
+
+
+@pytest.mark.parametrize("repair", ["fixed", "exponential"])
+@pytest.mark.parametrize("logged", [False, True])
+def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(repair, logged, monkeypatch):
+    # fresh clocks, clocks caught up before to different instants, and busy targets (one by one) in one fleet;
+    # settling them together must give every target the same transitions, every lifetime drawn in the same
+    # order and every stream the same position as catching each clock up alone, in clock order
+    model, n = FailureModel(1.5, 2.0, repair_sampler(repair, 0.7)), 400
+    streams = Streams(5, "failure", np.arange(n))
+
+    def fleet(log=None):
+        env, sleepers, drawn = simpy.Environment(), Sleepers(n, log=log), []
+        nodes = [(BusyNode if i % 50 == 7 else IdleNode)(env) for i in range(n)]
+        for i, node in enumerate(nodes):
+            node.bulk = 0
+            SleepingClock(env, node, model, streams, sleepers, lambda ttf, at, i=i: drawn.append((i, ttf, at)), index=i)
+        for i in range(0, n, 3):  # a third of the clocks caught up already, each to its own instant
+            sleepers.catch_up(i, 0.05 * i)
+        return sleepers, nodes, drawn
+
+    alone_sleepers, alone, alone_drawn = fleet()
+    for i in range(n):
+        alone_sleepers.catch_up(i, 30.0)
+    rows = []
+    draw_alone, slow = Sleepers._draw_alone, []
+    monkeypatch.setattr(Sleepers, "_draw_alone", lambda self, states, r: (slow.append(len(r)), draw_alone(self, states, r))[1])
+    log = (lambda times, failed, ids: rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist()))) if logged else None
+    together_sleepers, together, together_drawn = fleet(log)
+    together_sleepers.settle(30.0)
+    assert sum(slow) > 0  # some draws needed numpy's second try
+    assert together_drawn == alone_drawn
+    for i in range(n):
+        want = [(k, t) for k, t in alone[i].log]
+        got = together[i].log
+        if logged:  # the fleet's log holds the rows settled together, in clock order
+            got = got + [("fail" if failed else "repair", t) for cid, t, failed in rows if cid == i]
+        assert got == want, i
+        assert together_sleepers.resume(i).random() == alone_sleepers.resume(i).random()
