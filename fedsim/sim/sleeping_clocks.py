@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -228,30 +227,36 @@ class Sleepers:
     def settle(self, now: float) -> None:
         """Play every sleeping clock's transitions due by ``now`` (before its rows or accounts are read).
 
-        The clocks of idle targets that share the first due clock's failure model (with
-        fixed or exponential repairs) are drawn for together (:meth:`_draw_together`),
-        the others one by one (:meth:`catch_up`); either way each target takes its
-        transitions in the order of the clocks, as :meth:`catch_up` on every clock would."""
+        The clocks of idle targets whose failure model has fixed or exponential repairs
+        are drawn for together, one model at a time (:meth:`_draw_together`), the others
+        one by one (:meth:`catch_up`); either way each target takes its transitions in
+        the order of the clocks, as :meth:`catch_up` on every clock would give them."""
         due = np.flatnonzero(self.when <= now)
         if not len(due):
             return
         clocks = [self.clocks[i] for i in due.tolist()]
-        model = clocks[0].model  # type: ignore[union-attr]
-        together = getattr(model.repair, "exponentials", None) is not None
-        mask = [together and c.model is model and c.target.idle and (parked or c.streams is not None)  # type: ignore[union-attr]
-                for c, parked in zip(clocks, self.parked[due].tolist())]  # fmt: skip
-        bulk = [c for c, m in zip(clocks, mask) if m]
-        drawn = chain.from_iterable(self._draw_together(bulk[i : i + CHUNK], now) for i in range(0, len(bulk), CHUNK))
-        for clock, in_bulk in zip(clocks, mask):
+        groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
+        together = []
+        for clock, parked in zip(clocks, self.parked[due].tolist()):
+            law = clock.model.repair  # type: ignore[union-attr]
+            together.append(getattr(law, "exponentials", None) is not None and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
+            if together[-1]:
+                groups.setdefault(id(clock.model), []).append(clock)  # type: ignore[union-attr]
+        drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
+        for clock, in_bulk in zip(clocks, together):
             if in_bulk:
-                next(drawn)  # type: ignore[call-overload]
+                next(drawn[id(clock.model)])  # type: ignore[union-attr]
             else:
                 clock.catch_up(now)  # type: ignore[union-attr]
             self.when[clock.index] = clock.when  # type: ignore[union-attr]
 
+    def _draw_in_chunks(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
+        """:meth:`_draw_together` on ``CHUNK`` clocks at a time, each chunk drawn when the clocks before it are done."""
+        for i in range(0, len(clocks), CHUNK):
+            yield from self._draw_together(clocks[i : i + CHUNK], now)
+
     def _draw_together(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
-        """Play the transitions of idle ``clocks`` due by ``now`` (one failure model; fresh clocks from one fleet's
-        streams), one standard exponential from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
+        """Play the transitions of idle ``clocks`` due by ``now`` (of one failure model), one standard exponential from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
 
         The transitions, lifetimes and streams' positions are :meth:`SleepingClock._lapse`'s,
         bit for bit: the same draws turned into delays by the same float arithmetic, summed
@@ -266,8 +271,9 @@ class Sleepers:
         started = phase.copy()
         states = self.streams.take(index)
         fresh = np.flatnonzero(phase == _FIRST)
-        if len(fresh):
-            states.put(fresh, seeded(clocks[0].streams.words[index[fresh]]))  # type: ignore[union-attr]
+        for streams in {id(clocks[j].streams): clocks[j].streams for j in fresh.tolist()}.values():  # one fleet's, as a rule
+            mine = fresh[[clocks[j].streams is streams for j in fresh.tolist()]]
+            states.put(mine, seeded(streams.words[index[mine]]))  # type: ignore[union-attr]
         t = self.when[index]
         rows: list[tuple[np.ndarray, ...]] = []  # (clocks, times, failures?) of the transitions, step by step
         lives: list[tuple[np.ndarray, ...]] = []  # (clocks, lifetimes, failure times) drawn, step by step

@@ -8,6 +8,7 @@ import simpy
 
 from fedsim.seeding import rng
 from fedsim.sim.failures import FailureClock, FailureModel, repair_sampler
+from fedsim.sim import sleeping_clocks
 from fedsim.sim.sleeping_clocks import Sleepers, SleepingClock
 from fedsim.streams import Streams
 
@@ -74,10 +75,10 @@ class BusyNode(IdleNode):
 @pytest.mark.parametrize("repair", ["fixed", "exponential"])
 @pytest.mark.parametrize("logged", [False, True])
 def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(repair, logged, monkeypatch):
-    # fresh clocks, clocks caught up before to different instants, and busy targets (one by one) in one fleet;
+    # fresh clocks, clocks caught up before to different instants, busy targets (one by one), two models in one fleet;
     # settling them together must give every target the same transitions, every lifetime drawn in the same
     # order and every stream the same position as catching each clock up alone, in clock order
-    model, n = FailureModel(1.5, 2.0, repair_sampler(repair, 0.7)), 400
+    n, models = 400, [FailureModel(1.5, 2.0, repair_sampler(repair, 0.7)), FailureModel(0.8, 3.0, repair_sampler("exponential", 0.4))]
     streams = Streams(5, "failure", np.arange(n))
 
     def fleet(log=None):
@@ -85,6 +86,7 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
         nodes = [(BusyNode if i % 50 == 7 else IdleNode)(env) for i in range(n)]
         for i, node in enumerate(nodes):
             node.bulk = 0
+            model = models[i % 7 == 3]  # a mixed fleet: its clocks are drawn for together model by model
             SleepingClock(env, node, model, streams, sleepers, lambda ttf, at, i=i: drawn.append((i, ttf, at)), index=i)
         for i in range(0, n, 3):  # a third of the clocks caught up already, each to its own instant
             sleepers.catch_up(i, 0.05 * i)
@@ -94,6 +96,7 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
     for i in range(n):
         alone_sleepers.catch_up(i, 30.0)
     rows = []
+    monkeypatch.setattr(sleeping_clocks, "CHUNK", 64)  # several chunks per model
     draw_alone, slow = Sleepers._draw_alone, []
     monkeypatch.setattr(Sleepers, "_draw_alone", lambda self, states, r: (slow.append(len(r)), draw_alone(self, states, r))[1])
     log = (lambda times, failed, ids: rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist()))) if logged else None
