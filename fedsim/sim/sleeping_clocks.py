@@ -168,7 +168,8 @@ class Sleepers:
     def __init__(self, size: int, log: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> None:
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
-        self.streams = States(*(np.zeros(size, dtype=np.uint64) for _ in range(4)))  # each parked clock's PCG64 state
+        self.positions = np.zeros((size, 4), dtype=np.uint64)  # each parked clock's PCG64 state and increment, as words
+        self.streams = States(*self.positions.T)  # the same, as columns
         self.parked = np.zeros(size, dtype=bool)
         self.log = log
         self._bits = np.random.PCG64()
@@ -176,16 +177,16 @@ class Sleepers:
 
     def resume(self, index: int) -> np.random.Generator:
         """The fleet's generator, set where clock ``index``'s stream was parked."""
-        return self._lend(self.streams, index)
+        return self._lend(self.positions[index].tolist())
 
     def park(self, index: int, g: np.random.Generator) -> None:
         """Keep where ``g``'s stream stands as clock ``index``'s."""
-        _keep(self.streams, index, g)
+        self.positions[index] = _words(g)
         self.parked[index] = True
 
-    def _lend(self, states: States, i: int) -> np.random.Generator:
-        """The fleet's generator, set to stream ``i`` of ``states``."""
-        hi, lo, inc_hi, inc_lo = (int(column[i]) for column in states)
+    def _lend(self, words: list[int]) -> np.random.Generator:
+        """The fleet's generator, set to the stream whose state and increment are ``words`` (high and low each)."""
+        hi, lo, inc_hi, inc_lo = words
         self._bits.state = {"bit_generator": "PCG64", "state": {"state": hi << 64 | lo, "inc": inc_hi << 64 | inc_lo},
                             "has_uint32": 0, "uinteger": 0}  # fmt: skip
         return self._generator
@@ -195,8 +196,9 @@ class Sleepers:
         the few draws the ziggurat does not take at its first try."""
         out = np.empty(len(rows))
         for k, i in enumerate(rows.tolist()):
-            out[k] = self._lend(states, i).standard_exponential()
-            _keep(states, i, self._generator)
+            out[k] = self._lend([int(column[i]) for column in states]).standard_exponential()
+            for column, word in zip(states, _words(self._generator)):
+                column[i] = word
         return out
 
     def add(self, clock: SleepingClock) -> None:
@@ -317,13 +319,13 @@ CHUNK = 1 << 16  # clocks drawn for together: their transitions' columns stay te
 _FIRST, _FAILS, _REPAIRS = 0, 1, 2  # a clock's next step: its first lifetime, a failure, a repair
 
 
-def _keep(states: States, i: int, g: np.random.Generator) -> None:
-    """Set stream ``i`` of ``states`` where ``g``'s stream stands (the failure draws take 64 bits at a time)."""
+def _words(g: np.random.Generator) -> tuple[int, int, int, int]:
+    """Where ``g``'s stream stands: its state and increment, high and low words (the failure draws take 64 bits at a
+    time, so no half-used word is lost)."""
     state = g.bit_generator.state
     assert not state["has_uint32"], "a 32-bit draw left half a word: the position would lose it"
-    words = state["state"]["state"], state["state"]["inc"]
-    for column, word in zip(states, (words[0] >> 64, words[0] & MASK64, words[1] >> 64, words[1] & MASK64)):
-        column[i] = word
+    pcg = state["state"]
+    return pcg["state"] >> 64, pcg["state"] & MASK64, pcg["inc"] >> 64, pcg["inc"] & MASK64
 
 
 def _by_clock(steps: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
