@@ -5,7 +5,9 @@ first) changes only its own log rows and time accounts, which can be written lat
 with the right times. So a :class:`SleepingClock` schedules no SimPy event for it: its
 next transition waits in :class:`Sleepers` (one array over the fleet) and is played,
 at its own virtual time, when the client gets work or anyone reads the counts. A
-million idle clients then cost their clocks nothing until someone looks.
+million idle clients then cost their clocks nothing until someone looks, and when
+someone does (:meth:`Sleepers.settle`), their draws are made for all of them at once
+on arrays (:mod:`fedsim.pcg64_arrays`), each clock keeping its own stream.
 """
 
 from __future__ import annotations
@@ -306,7 +308,7 @@ class Sleepers:
         times_at, lifetimes_at = _bounds(rows_of, m), _bounds(lives_of, m)
         times, lifetimes, ends = times.tolist(), lifetimes.tolist(), ends.tolist()
         for j, (clock, when, step) in enumerate(zip(clocks, t.tolist(), phase.tolist())):
-            clock.when, clock.step = when, (clock._first, clock._down, clock._back)[step]
+            clock.when, clock.step = when, clock._down if step == _FAILS else clock._back  # every clock took a step
             if clock.on_draw is not None:
                 for k in range(lifetimes_at[j], lifetimes_at[j + 1]):
                     clock.on_draw(lifetimes[k], ends[k])
