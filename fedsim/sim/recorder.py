@@ -170,7 +170,8 @@ class Recorder:
             if (count := int(where.sum())) > 0:
                 kinds[where] = code = log.code(kind)
                 log.tally[code] += count
-        for buffer, column in ((log.time, times), (log.kind, kinds), (log.client, clients), (log.round, np.full(n, -1)), (log.value, np.full(n, np.nan))):
+        columns = (times, kinds, clients, np.full(n, -1), np.full(n, np.nan))
+        for buffer, column in zip((log.time, log.kind, log.client, log.round, log.value), columns):
             buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())  # numpy reads array's type codes
 
     def count(self, kind: str) -> int:

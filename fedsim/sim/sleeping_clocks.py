@@ -242,8 +242,8 @@ class Sleepers:
         groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
         together = []
         for clock, parked in zip(clocks, self.parked[due].tolist()):
-            law = clock.model.repair  # type: ignore[union-attr]
-            together.append(getattr(law, "exponentials", None) is not None and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
+            drawable = getattr(clock.model.repair, "exponentials", None) is not None  # type: ignore[union-attr]
+            together.append(drawable and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
             if together[-1]:
                 groups.setdefault(id(clock.model), []).append(clock)  # type: ignore[union-attr]
         drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
@@ -260,7 +260,8 @@ class Sleepers:
             yield from self._draw_together(clocks[i : i + CHUNK], now)
 
     def _draw_together(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
-        """Play the transitions of idle ``clocks`` due by ``now`` (of one failure model), one standard exponential from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
+        """Play the transitions of idle ``clocks`` due by ``now`` (of one failure model), one standard exponential
+        from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
 
         The transitions, lifetimes and streams' positions are :meth:`SleepingClock._lapse`'s,
         bit for bit: the same draws turned into delays by the same float arithmetic, summed
@@ -291,8 +292,8 @@ class Sleepers:
             e = np.empty(m)
             e[draws] = x
             at = t[active]
-            logged = step != _FIRST
-            rows.append((active[logged], at[logged], step[logged] == _FAILS))
+            transition = step != _FIRST  # a failure or a repair; the first step only draws
+            rows.append((active[transition], at[transition], step[transition] == _FAILS))
             lifetime = step != _FAILS
             delay = law.mean * e[active] if law.exponentials else np.full(len(active), law.mean)  # type: ignore[union-attr]
             delay[lifetime] = scale * np.array([math.pow(v, inv) for v in e[active[lifetime]].tolist()])
@@ -307,13 +308,13 @@ class Sleepers:
             self.log(times, failed, index[rows_of])
         times_at, lifetimes_at = _bounds(rows_of, m), _bounds(lives_of, m)
         times, lifetimes, ends = times.tolist(), lifetimes.tolist(), ends.tolist()
-        for j, (clock, when, step) in enumerate(zip(clocks, t.tolist(), phase.tolist())):
+        for j, (clock, when, step, failing) in enumerate(zip(clocks, t.tolist(), phase.tolist(), (started != _REPAIRS).tolist())):
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back  # every clock took a step
             if clock.on_draw is not None:
                 for k in range(lifetimes_at[j], lifetimes_at[j + 1]):
                     clock.on_draw(lifetimes[k], ends[k])
             if times_at[j] < times_at[j + 1]:
-                clock.target.lapse(times[times_at[j] : times_at[j + 1]], started[j] != _REPAIRS, self.log is not None)  # type: ignore[attr-defined]
+                clock.target.lapse(times[times_at[j] : times_at[j + 1]], failing, self.log is not None)  # type: ignore[attr-defined]
             yield
 
 
