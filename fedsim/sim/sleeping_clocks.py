@@ -91,7 +91,7 @@ class SleepingClock(FailureClock):
 
     def _unpark(self) -> None:
         """Draw from here on where this clock's stream stopped (on the fleet's one generator)."""
-        if self.sleepers.parked[self.index]:
+        if self.sleepers.positions[self.index, 3]:  # parked: a PCG64 increment is odd, so never 0
             self.rng = self.sleepers.resume(self.index)
 
     def _park(self) -> None:
@@ -171,8 +171,8 @@ class Sleepers:
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
         self.positions = np.zeros((size, 4), dtype=np.uint64)  # each parked clock's PCG64 state and increment, as words
+        # (a PCG64 increment is odd: a row whose last word is 0 was never parked)
         self.streams = States(*self.positions.T)  # the same, as columns
-        self.parked = np.zeros(size, dtype=bool)
         self.log = log
         self._bits = np.random.PCG64()
         self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
@@ -184,7 +184,6 @@ class Sleepers:
     def park(self, index: int, g: np.random.Generator) -> None:
         """Keep where ``g``'s stream stands as clock ``index``'s."""
         self.positions[index] = _words(g)
-        self.parked[index] = True
 
     def _lend(self, words: list[int]) -> np.random.Generator:
         """The fleet's generator, set to the stream whose state and increment are ``words`` (high and low each)."""
@@ -241,7 +240,7 @@ class Sleepers:
         clocks = [self.clocks[i] for i in due.tolist()]
         groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
         together = []
-        for clock, parked in zip(clocks, self.parked[due].tolist()):
+        for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist()):
             drawable = getattr(clock.model.repair, "exponentials", None) is not None  # type: ignore[union-attr]
             together.append(drawable and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
             if together[-1]:
@@ -302,7 +301,6 @@ class Sleepers:
             phase[active] = np.where(lifetime, _FAILS, _REPAIRS)
             active = active[t[active] <= now]
         self.streams.put(index, states)
-        self.parked[index] = True
         (rows_of, times, failed), (lives_of, lifetimes, ends) = _by_clock(rows), _by_clock(lives)
         if self.log is not None:
             self.log(times, failed, index[rows_of])
