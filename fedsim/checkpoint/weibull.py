@@ -8,6 +8,8 @@ memoryless) and rises for k > 1 (wear-out). Functions accept numpy arrays.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gamma
@@ -19,16 +21,22 @@ FloatOrArray = float | NDArray[np.float64]
 
 def require_positive(name: str, value: ArrayLike) -> None:
     """Raise FedsimError (a ValueError) naming ``name`` unless every value is finite and > 0."""
-    arr = np.asarray(value, dtype=float)
-    if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
-        raise FedsimError(f"{name} must be finite and > 0, got {value!r}")
+    _require(name, value, strict=True)
 
 
 def require_non_negative(name: str, value: ArrayLike) -> None:
     """Raise FedsimError (a ValueError) naming ``name`` unless every value is finite and ≥ 0."""
-    arr = np.asarray(value, dtype=float)
-    if not (np.all(np.isfinite(arr)) and np.all(arr >= 0)):
-        raise FedsimError(f"{name} must be finite and >= 0, got {value!r}")
+    _require(name, value, strict=False)
+
+
+def _require(name: str, value: ArrayLike, strict: bool) -> None:
+    if isinstance(value, (int, float)):  # the common case, once per draw in the clocks: no array round trip
+        ok = math.isfinite(value) and (value > 0 if strict else value >= 0)
+    else:
+        arr = np.asarray(value, dtype=float)
+        ok = bool(np.all(np.isfinite(arr)) and np.all(arr > 0 if strict else arr >= 0))
+    if not ok:
+        raise FedsimError(f"{name} must be finite and {'>' if strict else '>='} 0, got {value!r}")
 
 
 def _out(x: NDArray[np.float64]) -> FloatOrArray:
