@@ -60,7 +60,7 @@ from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainResult, TrainState, batch_bounds, first_divergence, samples_in_steps
 from fedsim.train.precision import compute_dtype
 from fedsim.train.stacked_ops import StackedBCE, StackedLinear, rowwise
-from fedsim.train.stacks import Stacks, entries, export_state, optimizer_step, param_groups, proximal, stack_state
+from fedsim.train.stacks import Stacks, entries, export_state, optimizer_step, proximal, stack_state
 
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid}
 
@@ -163,7 +163,6 @@ class StackedMLP:
         self.prefix = prefix
         self.exact = any(isinstance(m, nn.BatchNorm1d) for m in self.layers)  # see fedsim.train.stacked_ops.StackedLinear
         self.dtype = compute_dtype(spec.precision)  # gemm dtype under bf16-mixed; None: float32 throughout
-        self.param_groups = param_groups(spec, len(self.param_names))
 
     # --- states in and out --------------------------------------------------------
     def stack(self, starts: Sequence[TrainState], anchors: Sequence[torch.Tensor] = ()) -> Stacks:
@@ -187,7 +186,7 @@ class StackedMLP:
             else:  # num_batches_tracked: the start value plus the steps run
                 cols.append(torch.as_tensor([n_counted[j] for j in which], dtype=torch.float32, device=idx.device)[:, None])
         flats = torch.cat(cols, dim=1)
-        return [TrainState(flat=flats[i].clone(), step=steps, optimizer=export_state(self.spec, st, j, steps, self.param_groups)) for i, j in enumerate(which)]
+        return [TrainState(flat=flats[i].clone(), step=steps, optimizer=export_state(self.spec, st, j, steps)) for i, j in enumerate(which)]
 
     # --- one stacked step -------------------------------------------------------------
     def step(

@@ -50,7 +50,7 @@ from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState
 from fedsim.train.stacked_ops import rowwise
-from fedsim.train.stacks import Stacks, entries, export_state, optimizer_step, param_groups, proximal, stack_state
+from fedsim.train.stacks import Stacks, entries, export_state, optimizer_step, proximal, stack_state
 
 
 class _TaskLoss(nn.Module):
@@ -129,7 +129,6 @@ class FunctionalStack:
         self.dtypes = dict(zip(layout.names, layout.dtypes))
         self.param_keys = [f"model.{n}" for n in self.param_names]  # names inside _TaskLoss
         self.buffer_keys = [f"model.{n}" for n in self.buffer_names]
-        self.param_groups = param_groups(spec, len(self.param_names))
         self._grad = vmap(grad_and_value(self._loss))  # randomness="error": a random op inside fails loudly
 
     def _loss(self, params: tuple[torch.Tensor, ...], buffers: tuple[torch.Tensor, ...], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -150,7 +149,7 @@ class FunctionalStack:
         by_name = dict(zip(self.param_names, st.params)) | dict(zip(self.buffer_names, st.buffers))
         idx = torch.as_tensor(list(which), device=st.params[0].device)
         flats = torch.cat([by_name[n].detach().index_select(0, idx).reshape(len(which), -1).to(torch.float32) for n in self.layout.names], dim=1)
-        return [TrainState(flat=flats[i].clone(), step=steps, optimizer=export_state(self.spec, st, j, steps, self.param_groups)) for i, j in enumerate(which)]
+        return [TrainState(flat=flats[i].clone(), step=steps, optimizer=export_state(self.spec, st, j, steps)) for i, j in enumerate(which)]
 
     def step(
         self, st: Stacks, xb: torch.Tensor, yb: torch.Tensor, seeds: Sequence[int], step: int, opt_step: int, prox_mu: float = 0.0

@@ -25,8 +25,9 @@ from torch.nn.modules.dropout import _DropoutNd
 
 from fedsim.models.dropout import SeededDropout
 from fedsim.seeding import torch_generator, torch_seed
-from fedsim.train.flat import FlatLayout
 from fedsim.tasks import BinaryAnomalyDetection, Task
+from fedsim.train.flat import FlatLayout
+from fedsim.train.optim import LocalOptimizer
 from fedsim.train.precision import autocast
 
 OPTIMIZERS = ("adam", "sgd")
@@ -44,12 +45,6 @@ class LocalSpec:
     optimizer: str = "adam"  # adam | sgd
     momentum: float = 0.0  # sgd: heavy-ball momentum (0: plain SGD)
     task: Task = BinaryAnomalyDetection()
-
-    def make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-        """A fresh torch optimiser over ``params``."""
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
-        return torch.optim.Adam(params, lr=self.lr)
 
     def state_numels(self, params: list[torch.Tensor]) -> int:
         """Elements of the optimiser's per-parameter state (what a client checkpoint holds beyond the model)."""
@@ -131,9 +126,7 @@ def local_train(
     model.train()
     params = list(model.parameters())
     anchors = layout.views(anchor, [name for name, _ in model.named_parameters()]) if prox_mu else []
-    opt = spec.make_optimizer(params)
-    if start.optimizer is not None:
-        opt.load_state_dict(start.optimizer)
+    opt = LocalOptimizer(spec, params, start.optimizer)
     bounds = batch_bounds(n, spec.batch_size)
     spe = len(bounds) - 1
     drops = [m for m in model.modules() if isinstance(m, SeededDropout)]
@@ -152,7 +145,7 @@ def local_train(
                     d.generator = gen
             if unseeded:  # a model with random layers of its own: they draw from the global RNG
                 torch.manual_seed(torch_seed(seed, "dropout", step))
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             with autocast(spec.precision, x.device.type):
                 loss = spec.task.loss(model, x[rows], y[rows])
             loss.backward()

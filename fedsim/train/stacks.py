@@ -12,17 +12,14 @@ the elementwise updates round per client as they do alone.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import torch
 
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState
+from fedsim.train.optim import adam_, sgd_, state_keys, torch_state
 from fedsim.train.stacked_ops import rowwise
-
-BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults, as local_train uses them
-
 
 class Stacks:
     """Parameters, buffers and optimiser state (by torch's key, one stack per parameter) of K clients.
@@ -64,13 +61,6 @@ def entries(layout: FlatLayout, flats: torch.Tensor, names: Sequence[str]) -> li
     return [where[n][0].reshape(len(flats), *where[n][1]).clone() for n in names]
 
 
-def state_keys(spec: LocalSpec) -> tuple[str, ...]:
-    """The per-parameter tensors torch's optimiser of ``spec`` keeps."""
-    if spec.optimizer == "adam":
-        return ("exp_avg", "exp_avg_sq")
-    return ("momentum_buffer",) if spec.momentum else ()
-
-
 def stack_state(spec: LocalSpec, starts: Sequence[TrainState], params: Sequence[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
     """The optimiser state of each start, stacked like ``params``; zeros where a start has none.
 
@@ -84,26 +74,13 @@ def stack_state(spec: LocalSpec, starts: Sequence[TrainState], params: Sequence[
     return {key: [stacked(i, p, key) for i, p in enumerate(params)] for key in state_keys(spec)}
 
 
-def param_groups(spec: LocalSpec, n_params: int) -> list[dict]:
-    """What ``spec.make_optimizer(params).state_dict()["param_groups"]`` holds, built by hand:
-    constructing an optimizer imports torch._dynamo (≈1.4 s in a fresh process)."""
-    if spec.optimizer == "adam":
-        group = {"lr": spec.lr, "betas": (BETA1, BETA2), "eps": EPS, "weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None,
-                 "capturable": False, "differentiable": False, "fused": None, "decoupled_weight_decay": False}  # fmt: skip
-    else:
-        group = {"lr": spec.lr, "momentum": spec.momentum, "dampening": 0, "weight_decay": 0, "nesterov": False, "maximize": False,
-                 "foreach": None, "differentiable": False, "fused": None}  # fmt: skip
-    return [{**group, "params": list(range(n_params))}]
-
-
-def export_state(spec: LocalSpec, st: Stacks, j: int, steps: int, groups: list[dict]) -> dict | None:
+def export_state(spec: LocalSpec, st: Stacks, j: int, steps: int) -> dict | None:
     """Client ``j``'s optimiser state after ``steps`` steps in torch's ``state_dict`` format (own tensors); None before any."""
     if not steps:
         return None
-    keys = state_keys(spec)
-    count = lambda: {"step": torch.tensor(float(steps))} if spec.optimizer == "adam" else {}  # noqa: E731  (torch increments it in place: one each)
-    state = {i: count() | {key: st.state[key][i][j].clone() for key in keys} for i in range(len(st.params))} if keys else {}
-    return {"state": state, "param_groups": copy.deepcopy(groups)}
+    keys, n = state_keys(spec), len(st.params)
+    buffers = {i: {key: st.state[key][i][j].clone() for key in keys} for i in range(n)} if keys else {}
+    return torch_state(spec, buffers, dict.fromkeys(buffers, steps), n)
 
 
 def proximal(grads: Sequence[torch.Tensor], st: Stacks, mu: float) -> list[torch.Tensor]:
@@ -124,27 +101,3 @@ def optimizer_step(spec: LocalSpec, st: Stacks, grads: Sequence[torch.Tensor], s
             adam_(params, list(grads), st.state["exp_avg"], st.state["exp_avg_sq"], lr=spec.lr, step=step)
         else:
             sgd_(params, list(grads), st.state.get("momentum_buffer", []), lr=spec.lr, momentum=spec.momentum)
-
-
-def adam_(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor], *, lr: float, step: int) -> None:
-    """torch's single-tensor Adam (CPU default), op for op (CPU ``_foreach`` ops loop over the tensors)."""
-    bias_correction1 = 1 - BETA1**step
-    bias_correction2 = 1 - BETA2**step
-    step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2**0.5
-    torch._foreach_lerp_(exp_avg, grads, 1 - BETA1)
-    torch._foreach_mul_(exp_avg_sq, BETA2)
-    torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - BETA2)
-    denom = torch._foreach_sqrt(exp_avg_sq)
-    torch._foreach_div_(denom, bias_correction2_sqrt)
-    torch._foreach_add_(denom, EPS)
-    torch._foreach_addcdiv_(params, exp_avg, denom, value=-step_size)
-
-
-def sgd_(params: list[torch.Tensor], grads: list[torch.Tensor], momentum_buffers: list[torch.Tensor], *, lr: float, momentum: float) -> None:
-    """torch's single-tensor SGD (no dampening, weight decay or Nesterov), op for op."""
-    if momentum:
-        torch._foreach_mul_(momentum_buffers, momentum)
-        torch._foreach_add_(momentum_buffers, grads, alpha=1)
-        grads = momentum_buffers
-    torch._foreach_add_(params, grads, alpha=-lr)

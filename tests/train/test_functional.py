@@ -27,7 +27,6 @@ from fedsim.train.batched import Job, train_stacked
 from fedsim.train.flat import FlatLayout
 from fedsim.train.functional import FunctionalStack, functional_support
 from fedsim.train.local import LocalSpec, TrainState, local_train, steps_per_epoch
-from fedsim.train.stacks import param_groups
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 SIZES = (150, 97, 128)  # last batches of 22, 33 (a trailing row merged) and 32 rows
@@ -133,11 +132,6 @@ def test_resumes_from_sequential_checkpoints_and_is_deterministic(spec):
         _close_state(traj.states[7], local_train(model, layout, TrainState(flat), x, y, spec=spec, seed=i, stop_step=7).state)
         assert torch.equal(traj.states[7].flat, other.states[7].flat)
 
-
-@pytest.mark.parametrize("spec", [SGD, ADAM, LocalSpec(optimizer="sgd")], ids=["sgd-momentum", "adam", "sgd"])
-def test_param_groups_are_torchs(spec):
-    params = list(logreg().parameters())
-    assert param_groups(spec, len(params)) == spec.make_optimizer(params).state_dict()["param_groups"]
 
 
 def test_support_names_what_vmap_cannot_train():
