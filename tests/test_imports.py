@@ -30,8 +30,9 @@ def test_local_training_does_not_import_torch_dynamo():
         "import sys, torch; from fedsim.train.flat import FlatLayout; from fedsim.train.local import LocalSpec, TrainState, local_train; "
         "model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1)); layout = FlatLayout.of(model); "
         "x, y = torch.randn(32, 4), (torch.rand(32) > 0.5).float(); "
-        "out = [local_train(model, layout, TrainState(layout.flatten(model)), x, y, spec=LocalSpec(batch_size=8, optimizer=o, momentum=0.5), seed=0, stop_step=3) "
-        "for o in ('adam', 'sgd')]; print('torch._dynamo' in sys.modules, out[0].state.step)"
+        "specs = [LocalSpec(batch_size=8, optimizer=o, momentum=0.5) for o in ('adam', 'sgd')]; "
+        "out = [local_train(model, layout, TrainState(layout.flatten(model)), x, y, spec=s, seed=0, stop_step=3) for s in specs]; "
+        "print('torch._dynamo' in sys.modules, out[0].state.step)"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "3"]

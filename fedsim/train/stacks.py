@@ -3,8 +3,8 @@
 Both stacked trainers (:mod:`fedsim.train.batched`, exact, and
 :mod:`fedsim.train.functional`, vmap) keep parameters, buffers and optimiser state of
 K clients in one tensor per entry, step the optimiser of :class:`~fedsim.train.local.LocalSpec`
-on the stacks as torch's single-tensor implementation does one client (the CPU
-default), op for op, and hand each client's optimiser state back in torch's
+on the stacks as :mod:`fedsim.train.optim` (torch's single-tensor implementation, op for
+op) does one client, and hand each client's optimiser state back in torch's
 ``state_dict`` format, so a checkpoint moves freely between the stacked and the
 sequential path. Parameters and optimiser state are laid out by :func:`rowwise`, so
 the elementwise updates round per client as they do alone.
@@ -20,6 +20,7 @@ from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec, TrainState
 from fedsim.train.optim import adam_, sgd_, state_keys, torch_state
 from fedsim.train.stacked_ops import rowwise
+
 
 class Stacks:
     """Parameters, buffers and optimiser state (by torch's key, one stack per parameter) of K clients.
