@@ -80,6 +80,8 @@ class LocalOptimizer:
         self.spec, self.params = spec, params
         self.steps: dict[int, int] = {}
         self.buffers: dict[int, dict[str, torch.Tensor]] = {}
+        if state is not None and (n := sum(len(g["params"]) for g in state["param_groups"])) != len(params):
+            raise ValueError(f"the optimiser state is for {n} parameters, the model has {len(params)}: a checkpoint of another model")
         for i, saved in (state or {}).get("state", {}).items():
             p = params[i]
             self.steps[i] = int(saved["step"]) if "step" in saved else 0

@@ -72,3 +72,11 @@ def test_steps_and_state_are_torchs_and_each_resumes_from_the_other(spec, frozen
 def test_param_groups_are_torchs(spec):
     params = list(net().parameters())
     assert param_groups(spec, len(params)) == torch_optimizer(spec, params).state_dict()["param_groups"]
+
+
+def test_a_state_for_another_model_is_refused_by_name():
+    model = net()
+    opt = LocalOptimizer(SPECS[0], list(model.parameters()))
+    steps(model, opt, [(torch.ones(2, 6), torch.zeros(2, 1))])
+    with pytest.raises(ValueError, match="6 parameters, the model has 2"):
+        LocalOptimizer(SPECS[0], list(nn.Linear(3, 1).parameters()), opt.state_dict())
