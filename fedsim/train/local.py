@@ -27,7 +27,7 @@ from fedsim.models.dropout import SeededDropout
 from fedsim.seeding import torch_generator, torch_seed
 from fedsim.tasks import BinaryAnomalyDetection, Task
 from fedsim.train.flat import FlatLayout
-from fedsim.train.optim import LocalOptimizer
+from fedsim.train.optim import LocalOptimizer, state_keys
 from fedsim.train.precision import autocast
 
 OPTIMIZERS = ("adam", "sgd")
@@ -48,8 +48,7 @@ class LocalSpec:
 
     def state_numels(self, params: list[torch.Tensor]) -> int:
         """Elements of the optimiser's per-parameter state (what a client checkpoint holds beyond the model)."""
-        buffers = 2 if self.optimizer == "adam" else int(self.momentum > 0)
-        return buffers * sum(p.numel() for p in params)
+        return len(state_keys(self)) * sum(p.numel() for p in params)
 
 
 @dataclass
