@@ -9,24 +9,34 @@ between the sequential and the stacked trainers (:mod:`fedsim.train.stacks`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
-
-if TYPE_CHECKING:
-    from fedsim.train.local import LocalSpec
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
-def state_keys(spec: LocalSpec) -> tuple[str, ...]:
+class Settings(Protocol):
+    """What an optimiser reads of :class:`~fedsim.train.local.LocalSpec` (read-only: the spec is frozen)."""
+
+    @property
+    def optimizer(self) -> str: ...  # adam | sgd
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def momentum(self) -> float: ...  # sgd
+
+
+def state_keys(spec: Settings) -> tuple[str, ...]:
     """The per-parameter tensors torch's optimiser of ``spec`` keeps."""
     if spec.optimizer == "adam":
         return ("exp_avg", "exp_avg_sq")
     return ("momentum_buffer",) if spec.momentum else ()
 
 
-def param_groups(spec: LocalSpec, n_params: int) -> list[dict]:
+def param_groups(spec: Settings, n_params: int) -> list[dict]:
     """What ``torch.optim``'s ``state_dict()["param_groups"]`` holds for ``spec`` over ``n_params`` parameters."""
     if spec.optimizer == "adam":
         group = {"lr": spec.lr, "betas": (BETA1, BETA2), "eps": EPS, "weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None,
@@ -37,7 +47,7 @@ def param_groups(spec: LocalSpec, n_params: int) -> list[dict]:
     return [{**group, "params": list(range(n_params))}]
 
 
-def torch_state(spec: LocalSpec, buffers: dict[int, dict[str, torch.Tensor]], steps: dict[int, int], n_params: int) -> dict:
+def torch_state(spec: Settings, buffers: dict[int, dict[str, torch.Tensor]], steps: dict[int, int], n_params: int) -> dict:
     """``buffers`` (by parameter index, then torch's key) after ``steps`` steps, as ``torch.optim``'s ``state_dict()``."""
     def entry(i: int) -> dict:
         return ({"step": torch.tensor(float(steps[i]))} if spec.optimizer == "adam" else {}) | buffers[i]
@@ -76,7 +86,7 @@ class LocalOptimizer:
     copied: the caller's tensors are never modified). As in torch, a parameter without a gradient is skipped and
     gets its state at its first step."""
 
-    def __init__(self, spec: LocalSpec, params: list[torch.Tensor], state: dict | None = None) -> None:
+    def __init__(self, spec: Settings, params: list[torch.Tensor], state: dict | None = None) -> None:
         self.spec, self.params = spec, params
         self.steps: dict[int, int] = {}
         self.buffers: dict[int, dict[str, torch.Tensor]] = {}
