@@ -88,13 +88,14 @@ class LocalOptimizer:
 
     def __init__(self, spec: Settings, params: list[torch.Tensor], state: dict | None = None) -> None:
         self.spec, self.params = spec, params
-        self.steps: dict[int, int] = {}
+        self.steps: dict[int, int] = {}  # Adam's step count of each parameter
         self.buffers: dict[int, dict[str, torch.Tensor]] = {}
         if state is not None and (n := sum(len(g["params"]) for g in state["param_groups"])) != len(params):
             raise ValueError(f"the optimiser state is for {n} parameters, the model has {len(params)}: a checkpoint of another model")
         for i, saved in (state or {}).get("state", {}).items():
             p = params[i]
-            self.steps[i] = int(saved["step"]) if "step" in saved else 0
+            if "step" in saved:  # Adam's
+                self.steps[i] = int(saved["step"])
             self.buffers[i] = {key: saved[key].to(p, copy=True) for key in state_keys(spec)}
 
     def zero_grad(self) -> None:
@@ -134,5 +135,5 @@ class LocalOptimizer:
         sgd_([self.params[i] for i in old], [self.params[i].grad for i in old], [self.buffers[i]["momentum_buffer"] for i in old], lr=lr, momentum=momentum)
         new = [i for i in live if i not in self.buffers]
         for i in new:  # torch's first buffer is a copy of the gradient, not 0·m + g
-            self.buffers[i], self.steps[i] = {"momentum_buffer": self.params[i].grad.detach().clone()}, 0
+            self.buffers[i] = {"momentum_buffer": self.params[i].grad.detach().clone()}
         sgd_([self.params[i] for i in new], [self.buffers[i]["momentum_buffer"] for i in new], [], lr=lr, momentum=0.0)
