@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fedsim.checkpoint.store import CheckpointCorrupt, DiskStore
 from fedsim.errors import FedsimError
-from fedsim.fl.replay import Snapshot
+from fedsim.fl.replay import FORMAT, Snapshot
 
 log = logging.getLogger(__name__)
 DIRECTORY = "snapshots"
@@ -64,5 +64,7 @@ def latest(directory: Path, key: str) -> Snapshot | None:
             continue
         if payload.get("config") != key:
             raise FedsimError(f"snapshot {path} is of another config; resume with the same overrides, or delete {directory} to start over")
+        if payload.get("format") != FORMAT:
+            raise FedsimError(f"snapshot {path} was written by another fedsim version; rerun without run.resume, or delete {directory} to start over")
         return Snapshot.from_payload(payload)
     return None

@@ -313,7 +313,7 @@ def simulate(
             global_flat=server.global_flat,
             strategy=strategy.state_dict(),
             rounds=list(recorder.rounds),
-            clients=recorder.clients.rows(),
+            clients=recorder.clients.arrays(),
             client_evals=list(recorder.client_evals),
             wall_train_s=executor.wall_s,
             wall_eval_s=wall_eval[0],

@@ -9,7 +9,7 @@ logs its events in tens of megabytes; tables are built once at the end. Virtual 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,11 @@ class EventLog(Sequence[Event]):
 
     def __len__(self) -> int:
         return len(self.time)
+
+    @property
+    def buffers(self) -> tuple[array, array, array, array, array]:
+        """The columns' buffers, in ``EVENT_COLUMNS`` order (``kind`` as codes into ``names``)."""
+        return self.time, self.kind, self.client, self.round, self.value
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
@@ -104,15 +109,13 @@ class UpdateLog:
         for column, value in zip(self.columns.values(), (rnd, client, origin, num_samples, loss, version, staleness)):
             column.append(value)
 
-    def rows(self) -> list[dict[str, object]]:
-        """The rows as dicts (a snapshot keeps them so)."""
-        return [dict(zip(CLIENT_COLUMNS, r)) for r in zip(*self.columns.values())]
+    def arrays(self) -> dict[str, np.ndarray]:
+        """A copy of the columns (what a snapshot keeps: a million clients' updates as arrays, not a million dicts)."""
+        return {name: _column(buffer, np.float64 if buffer.typecode == "d" else np.int64) for name, buffer in self.columns.items()}
 
-    def load(self, rows: Iterable[dict[str, object]]) -> None:
-        """Replace the log by ``rows`` (as :meth:`rows` gives them)."""
-        self.__init__()
-        for r in rows:
-            self.add(*(r[k] for k in CLIENT_COLUMNS))  # type: ignore[arg-type]
+    def load(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Replace the log by ``arrays`` (as :meth:`arrays` gives them)."""
+        self.columns = {name: array(buffer.typecode, np.asarray(arrays[name]).tobytes()) for name, buffer in self.columns.items()}
 
     def frame(self) -> pd.DataFrame:
         """The log as a table (empty, without columns, when nothing was received)."""
@@ -171,7 +174,7 @@ class Recorder:
                 kinds[where] = code = log.code(kind)
                 log.tally[code] += count
         columns = (times, kinds, clients, np.full(n, -1), np.full(n, np.nan))
-        for buffer, column in zip((log.time, log.kind, log.client, log.round, log.value), columns):
+        for buffer, column in zip(log.buffers, columns):
             buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())  # numpy reads array's type codes
 
     def count(self, kind: str) -> int:
