@@ -33,7 +33,7 @@ from fedsim.seeding import rng
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
 from fedsim.sim.link_rates import client_links
-from fedsim.sim.recorder import event_counts, sample_events
+from fedsim.sim.recorder import sample_events
 from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
@@ -239,6 +239,7 @@ def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str
     task = result.task
     last = result.rounds.iloc[-1] if len(result.rounds) else pd.Series({m: float("nan") for m in task.metric_names()} | {"round": 0})
     detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
+    kinds = {str(k): int(n) for k, n in result.event_counts.groupby("kind")["count"].sum().items()}
     metrics = [m for m in (*task.metric_names(), *(f"client_{k}" for k in ("loss", *task.headline))) if m in last]
     return {
         "rounds": int(last["round"]),
@@ -253,12 +254,12 @@ def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str
         "time_to_target_s": time_to_target(result.rounds, task.target_metric, target),
         "updates": len(result.clients),  # client updates aggregated
         "updates_to_target": updates_to_target(result, target),
-        "failures": int((result.events["kind"] == "failure").sum()),
-        "dropouts": int((result.events["kind"] == "dropout").sum()),
-        "checkpoints": int((result.events["kind"] == "checkpoint").sum()),
+        "failures": kinds.get("failure", 0),
+        "dropouts": kinds.get("dropout", 0),
+        "checkpoints": kinds.get("checkpoint", 0),
         **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
         "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
-        "diverged_updates": int((result.events["kind"] == "diverged").sum()),
+        "diverged_updates": kinds.get("diverged", 0),
     }
 
 
@@ -286,7 +287,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     events = sample_events(result.events, cfg.run.events_max_rows)
     write_table(events, out_dir / "events.csv")
     if len(events) < len(result.events):
-        write_table(event_counts(result.events), out_dir / "event_counts.csv")
+        write_table(result.event_counts, out_dir / "event_counts.csv")
         log.info("events.csv: %d of %d events (run.events_max_rows): the server's and clients 0..%d's; all counted in event_counts.csv",
                  len(events), len(result.events), int(events["client"].max()))
     write_table(result.accounting, out_dir / "accounting.csv")

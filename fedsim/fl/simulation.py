@@ -114,6 +114,7 @@ class SimResult:
 
     rounds: pd.DataFrame
     events: pd.DataFrame
+    event_counts: pd.DataFrame  # events per round and kind, counted from the log (a million clients' run: tens of millions)
     clients: pd.DataFrame
     client_evals: pd.DataFrame  # one row per round and client (with ``client_eval``)
     accounting: pd.DataFrame  # one row per client: where its virtual time went
@@ -382,6 +383,7 @@ def simulate(
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
     return SimResult(
         rounds=recorder.rounds_table(),
+        event_counts=recorder.event_counts(),
         events=recorder.events_table(release=True),
         clients=recorder.clients_table(),
         client_evals=_frame(recorder.client_evals),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, event_counts, sample_events
+from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, sample_events
 
 
 def test_events_read_back_as_rows_and_as_a_table():
@@ -62,4 +62,13 @@ def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
     assert inside == set(range(len(inside)))  # the lowest ids, each with its whole history
     assert all((kept["client"] == c).sum() == (clients == c).sum() for c in inside)
     assert sample_events(events, 5000) is events
-    assert event_counts(events)["count"].sum() == 2000
+
+
+def test_counts_from_the_codes_are_a_group_by_of_the_table():
+    g = np.random.default_rng(1)
+    rec = Recorder(simpy.Environment())
+    for t, kind, rnd in zip(np.sort(g.random(3000)), g.choice(["upload", "failure", "repair", "round_start", "broadcast"], 3000), g.integers(-1, 12, 3000)):
+        rec.event(str(kind), round=int(rnd), at=float(t))
+    want = rec.events_table().groupby(["round", "kind"]).size().reset_index(name="count")
+    pd.testing.assert_frame_equal(rec.events.counts(chunk=256), want)  # several chunks, codes not in name order
+    pd.testing.assert_frame_equal(Recorder(simpy.Environment()).events.counts(), Recorder(simpy.Environment()).events_table().groupby(["round", "kind"]).size().reset_index(name="count"), check_dtype=False, check_index_type=False)
