@@ -227,13 +227,15 @@ class Recorder:
         return self.clients.frame()
 
 
-def sample_events(events: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+def sample_events(events: pd.DataFrame, max_rows: int, chunk: int = 1 << 20) -> pd.DataFrame:
     """At most ``max_rows`` rows of an event table: all of it when it fits, else the server's rows and the
     whole histories of the clients with the lowest ids that fit (a client's history is never cut)."""
     if len(events) <= max_rows:
         return events
-    server = events["client"].to_numpy() < 0
-    per_client = events.loc[~server, "client"].value_counts().sort_index()
-    fits = per_client.index[per_client.cumsum().to_numpy() <= max_rows - int(server.sum())]
-    return events[server | events["client"].isin(fits).to_numpy()].reset_index(drop=True)
+    client = events["client"].to_numpy()
+    rows = np.zeros(int(client.max()) + 2, dtype=np.int64)  # per client id + 1 (0: the server's rows)
+    for i in range(0, len(client), chunk):  # a chunk at a time: tens of millions of rows, no copy of the column
+        rows += np.bincount(client[i : i + chunk] + 1, minlength=len(rows))
+    kept = np.concatenate([[True], np.cumsum(rows[1:]) <= max_rows - rows[0]])  # the lowest ids whose histories fit
+    return events[np.concatenate([kept[client[i : i + chunk] + 1] for i in range(0, len(client), chunk)])].reset_index(drop=True)
 

@@ -61,6 +61,8 @@ def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
     inside = set(kept["client"]) - {-1}
     assert inside == set(range(len(inside)))  # the lowest ids, each with its whole history
     assert all((kept["client"] == c).sum() == (clients == c).sum() for c in inside)
+    assert (clients <= len(inside)).sum() > 700  # the next client's history would not fit
+    pd.testing.assert_frame_equal(sample_events(events, 700, chunk=64), kept)
     assert sample_events(events, 5000) is events
 
 
