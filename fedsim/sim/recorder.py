@@ -83,7 +83,6 @@ class EventLog(Sequence[Event]):
         columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
 
-
     def counts(self, chunk: int = 1 << 20) -> pd.DataFrame:
         """Events per round and kind (round -1: outside a round), sorted by both: a group-by of :meth:`frame`'s table,
         counted from the codes ``chunk`` rows at a time, so tens of millions of rows need no table and no string hashing."""
