@@ -1,4 +1,4 @@
-"""The benchmark scripts still run: quick versions of two of them (they are run by hand otherwise)."""
+"""The benchmark scripts still run: quick versions of three of them (they are run by hand otherwise)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_failures, bench_system_only  # noqa: E402
+from benchmarks import bench_failures, bench_system_only, bench_tables  # noqa: E402
 
 
 def test_quick_benchmarks_run_and_report():
@@ -16,3 +16,5 @@ def test_quick_benchmarks_run_and_report():
     assert len(sys_only["runs"]) == 2 and all(r["simpy_events"] > 1000 for r in sys_only["runs"].values())
     fail = bench_failures.main(["--quick"])  # asserts identical tables across executors itself
     assert fail["skip_s"] > 0 and fail["noskip_s"] > 0
+    tables = bench_tables.main(["--quick"])  # asserts that each new way gives what the old one gave
+    assert len(tables) == 4 and all(t["new_s"] > 0 and t["old_s"] > 0 for t in tables.values())
