@@ -140,7 +140,7 @@ class UpdateLog:
 
         if not len(self):
             return pd.DataFrame()
-        return pd.DataFrame({k: _column(v, np.float64 if k == "train_loss" else np.int64) for k, v in self.columns.items()})
+        return pd.DataFrame(self.arrays())
 
 
 class Recorder:
