@@ -8,6 +8,7 @@ in the field comments.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,8 +334,10 @@ class Config:
             raise FedsimError("run.aggregation=measured times the real aggregation, which compute.system_only=true does not do; use linear")
 
 
+@functools.cache
 def register_configs() -> None:
-    """Put the schemas in hydra's ConfigStore (idempotent)."""
+    """Put the schemas in hydra's ConfigStore, once per process: the store outlives every compose, and storing
+    again (a sixth of a bad config's one-line error) would change nothing."""
     from fedsim.data.synthetic import SyntheticSource
 
     cs = ConfigStore.instance()
