@@ -33,7 +33,6 @@ from fedsim.seeding import rng
 from fedsim.sim.compute import ComputeModel, draw_speeds
 from fedsim.sim.failures import FailureModel, repair_sampler
 from fedsim.sim.link_rates import client_links
-from fedsim.sim.recorder import sample_events
 from fedsim.tasks import Task
 from fedsim.train.flat import FlatLayout
 from fedsim.train.local import LocalSpec
@@ -104,7 +103,7 @@ def build_fault_tolerance(cfg: Config, out_dir: Path | None) -> FaultTolerance:
     )
 
 
-def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
+def build_settings(cfg: Config, out_dir: Path | None = None, events_max_rows: int | None = None) -> SimSettings:
     """Run-level settings for the engine."""
     f = cfg.failure
     failure = FailureModel(f.shape, f.scale, repair_sampler(f.repair, f.repair_mean_s, f.repair_cv)) if f.clients else None
@@ -122,6 +121,7 @@ def build_settings(cfg: Config, out_dir: Path | None = None) -> SimSettings:
         on_divergence=cfg.run.on_divergence,
         client_failure=client_failure_models(cfg),
         aggregation=AggregationCost(cfg.run.aggregation, cfg.run.aggregation_per_param_s, cfg.run.aggregation_scale),
+        events_max_rows=events_max_rows,
     )
 
 
@@ -159,8 +159,12 @@ def run_experiment(
     out_dir: Path | None = None,
     resume: Snapshot | None = None,
     on_snapshot: Callable[[Callable[[], Snapshot]], None] | None = None,
+    events_max_rows: int | None = None,
 ) -> SimResult:
-    """Load data, build every object from ``cfg`` and simulate (from ``resume`` when given); writes no tables."""
+    """Load data, build every object from ``cfg`` and simulate (from ``resume`` when given); writes no tables.
+
+    ``events_max_rows``: the result's event table keeps at most that many rows (what events.csv holds; every
+    event is still counted in ``event_counts``); None: all of them, for callers that read every row."""
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     device = resolve_device(cfg.compute.device)
@@ -204,7 +208,7 @@ def run_experiment(
         network=build_network(cfg),
         val=tensors(data.x_train[split.val], data.y_train[split.val]) if split is not None else None,
         test=tensors(data.x_test, data.y_test) if data is not None else None,
-        settings=build_settings(cfg, out_dir),
+        settings=build_settings(cfg, out_dir, events_max_rows),
         on_round=on_round,
         client_tests=[tensors(data.x_test[rows], data.y_test[rows]) for rows in split.client_tests] if split and split.client_tests else None,
         resume=resume,
@@ -238,7 +242,6 @@ def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str
 
     task = result.task
     last = result.rounds.iloc[-1] if len(result.rounds) else pd.Series({m: float("nan") for m in task.metric_names()} | {"round": 0})
-    detected = result.events.loc[result.events["kind"] == "detected", "value"].dropna()
     kinds = {str(k): int(n) for k, n in result.event_counts.groupby("kind")["count"].sum().items()}
     metrics = [m for m in (*task.metric_names(), *(f"client_{k}" for k in ("loss", *task.headline))) if m in last]
     return {
@@ -258,7 +261,7 @@ def summarize(result: SimResult, wall_total_s: float, target: float) -> dict[str
         "dropouts": kinds.get("dropout", 0),
         "checkpoints": kinds.get("checkpoint", 0),
         **{k: float(result.accounting[k].sum()) for k in ACCOUNTS},
-        "detection_latency_s": float(detected.mean()) if len(detected) else float("nan"),
+        "detection_latency_s": result.detection_latency_s,
         "diverged_updates": kinds.get("diverged", 0),
     }
 
@@ -282,14 +285,15 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     elif cfg.run.resume:
         log.info("no snapshot to resume from: starting at round 1")
     writer = snapshots.SnapshotWriter(out_dir / snapshots.DIRECTORY, key, every_s=cfg.run.snapshot_every_s, keep=cfg.run.keep_snapshots)
-    result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer)
+    result = run_experiment(cfg, out_dir=out_dir, on_round=progress.round_progress(cfg.run.max_rounds), resume=snap, on_snapshot=writer,
+                            events_max_rows=cfg.run.events_max_rows)  # fmt: skip
     write_table(result.rounds, out_dir / "rounds.csv")
-    events = sample_events(result.events, cfg.run.events_max_rows)
+    events = result.events  # capped to run.events_max_rows by the run itself
     write_table(events, out_dir / "events.csv")
-    if len(events) < len(result.events):
+    if len(events) < result.events_logged:
         write_table(result.event_counts, out_dir / "event_counts.csv")
         log.info("events.csv: %d of %d events (run.events_max_rows): the server's and clients 0..%d's; all counted in event_counts.csv",
-                 len(events), len(result.events), int(events["client"].max()))
+                 len(events), result.events_logged, int(events["client"].max()))
     write_table(result.accounting, out_dir / "accounting.csv")
     if cfg.run.client_metrics:
         write_table(result.clients, out_dir / "clients.csv")
@@ -306,7 +310,7 @@ def run_and_write(cfg: Config, out_dir: Path, resolved_yaml: str, *, resume: boo
     summary = summarize(result, time.perf_counter() - t0, cfg.run.target_accuracy)
     if snap is not None:
         summary["resumed_after_round"] = snap.round
-    if len(events) < len(result.events):
-        summary |= {"events_logged": len(result.events), "events_written": len(events)}
+    if len(events) < result.events_logged:
+        summary |= {"events_logged": result.events_logged, "events_written": len(events)}
     write_json(summary, out_dir / SUMMARY)
     return summary

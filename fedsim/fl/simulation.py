@@ -106,6 +106,7 @@ class SimSettings:
     straggler_share: float = 0.0  # share of a round's clients that do fewer local epochs (FedProx's systems heterogeneity)
     sleeping_clocks: bool = True  # idle clients' failure clocks schedule nothing (False: every transition is an event; same tables)
     closed_form: bool = True  # with sleeping clocks, system-only work that only a cancel can cut is one event (same tables)
+    events_max_rows: int | None = None  # SimResult.events keeps at most this many rows (recorder.histories_that_fit); None: all
 
 
 @dataclass
@@ -126,6 +127,8 @@ class SimResult:
     lifetimes: np.ndarray  # every client time-to-failure drawn, for checking the failure model
     task: Task  # what was learned, and which metrics the tables hold
     taus: pd.DataFrame = field(default_factory=lambda: _frame())  # every τ set under checkpoint.tau_s=auto|adaptive
+    events_logged: int = 0  # rows in the run's event log; more than ``events`` holds when it was capped (events_max_rows)
+    detection_latency_s: float = float("nan")  # mean over every failure the server detected (all rows, not only ``events``)
 
 
 def _frame(*args, **kwargs) -> pd.DataFrame:
@@ -381,10 +384,14 @@ def simulate(
             node.finish()
     recorder.settle()  # idle clients' accounts and rows up to the end
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
+    latencies = recorder.events.values("detected")
+    latencies = latencies[~np.isnan(latencies)]
     return SimResult(
         rounds=recorder.rounds_table(),
         event_counts=recorder.event_counts(),
-        events=recorder.events_table(release=True),
+        events_logged=len(recorder.events),  # before the log is released into the table
+        detection_latency_s=float(latencies.mean()) if len(latencies) else float("nan"),
+        events=recorder.events_table(release=True, max_rows=settings.events_max_rows),
         clients=recorder.clients_table(),
         client_evals=_frame(recorder.client_evals),
         accounting=accounting,

@@ -62,19 +62,27 @@ class EventLog(Sequence[Event]):
         names = self.names
         return zip(self.time, (names[k] for k in self.kind), self.client, self.round, self.value)
 
-    def frame(self, release: bool = False) -> pd.DataFrame:
+    def frame(self, release: bool = False, max_rows: int | None = None) -> pd.DataFrame:
         """The log as a table, in the order events happened (rows logged late, at past times, sorted into place).
 
+        ``max_rows``: at most that many rows, the server's and the whole histories of the
+        clients with the lowest ids that fit (:func:`histories_that_fit`), chosen before
+        the table is built, so a log of tens of millions of rows never becomes one.
         ``release``: the log is done; each buffer is emptied once its column is made, so a
         log of tens of millions of rows is never held twice."""
         import pandas as pd
 
-        time = _view(self.time, np.float64)
-        order = np.argsort(time, kind="stable") if (time[1:] < time[:-1]).any() else None
+        kept = None if max_rows is None else histories_that_fit(_view(self.client, np.int64), max_rows)
+        rows = None if kept is None else np.flatnonzero(kept)
+        del kept
+        time = _view(self.time, np.float64) if rows is None else _view(self.time, np.float64)[rows]
+        if (time[1:] < time[:-1]).any():
+            order = np.argsort(time, kind="stable")
+            rows = order if rows is None else rows[order]
         del time  # the buffer is no longer exported
 
         def column(buffer: array, dtype: type) -> np.ndarray:
-            out = _column(buffer, dtype) if order is None else _view(buffer, dtype)[order]
+            out = _column(buffer, dtype) if rows is None else _view(buffer, dtype)[rows]
             if release:
                 del buffer[:]
             return out
@@ -82,6 +90,14 @@ class EventLog(Sequence[Event]):
         columns = {"time_s": column(self.time, np.float64), "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)]}
         columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
+
+    def values(self, kind: str) -> np.ndarray:
+        """The ``value`` of every row of ``kind``, in the order they were logged (a mean over all of them, however
+        few rows the table keeps)."""
+        code = self.codes.get(kind)
+        if code is None:
+            return np.array([], dtype=np.float64)
+        return _view(self.value, np.float64)[_view(self.kind, np.uint16) == code]
 
     def counts(self, chunk: int = 1 << 20) -> pd.DataFrame:
         """Events per round and kind (round -1: outside a round), sorted by both: a group-by of :meth:`frame`'s table,
@@ -210,10 +226,11 @@ class Recorder:
         self.settle()
         return self.events.counts()
 
-    def events_table(self, release: bool = False) -> pd.DataFrame:
-        """The event log, in the order events happened (``release``: the run is over, free the log as it is copied)."""
+    def events_table(self, release: bool = False, max_rows: int | None = None) -> pd.DataFrame:
+        """The event log, in the order events happened (``release``: the run is over, free the log as it is copied;
+        ``max_rows``: the rows :func:`histories_that_fit` keeps)."""
         self.settle()
-        return self.events.frame(release)
+        return self.events.frame(release, max_rows)
 
     def rounds_table(self) -> pd.DataFrame:
         """One row per completed round."""
@@ -226,15 +243,14 @@ class Recorder:
         return self.clients.frame()
 
 
-def sample_events(events: pd.DataFrame, max_rows: int, chunk: int = 1 << 20) -> pd.DataFrame:
-    """At most ``max_rows`` rows of an event table: all of it when it fits, else the server's rows and the
-    whole histories of the clients with the lowest ids that fit (a client's history is never cut)."""
-    if len(events) <= max_rows:
-        return events
-    client = events["client"].to_numpy()
+def histories_that_fit(client: np.ndarray, max_rows: int, chunk: int = 1 << 20) -> np.ndarray | None:
+    """Which rows of an event log whose ``client`` column this is to keep in at most ``max_rows`` rows (``None``: all
+    fit): the server's (client -1) and the whole histories of the clients with the lowest ids that fit (a client's
+    history is never cut). Counted ``chunk`` rows at a time: tens of millions of rows, no copy of the column."""
+    if len(client) <= max_rows:
+        return None
     rows = np.zeros(int(client.max()) + 2, dtype=np.int64)  # per client id + 1 (0: the server's rows)
-    for i in range(0, len(client), chunk):  # a chunk at a time: tens of millions of rows, no copy of the column
+    for i in range(0, len(client), chunk):
         rows += np.bincount(client[i : i + chunk] + 1, minlength=len(rows))
-    kept = np.concatenate([[True], np.cumsum(rows[1:]) <= max_rows - rows[0]])  # the lowest ids whose histories fit
-    return events[np.concatenate([kept[client[i : i + chunk] + 1] for i in range(0, len(client), chunk)])].reset_index(drop=True)
-
+    fits = np.concatenate([[True], np.cumsum(rows[1:]) <= max_rows - rows[0]])  # the lowest ids whose histories fit
+    return np.concatenate([fits[client[i : i + chunk] + 1] for i in range(0, len(client), chunk)])

@@ -64,6 +64,17 @@ def test_an_event_log_over_the_limit_is_written_as_whole_client_histories_and_co
     assert json.loads((tmp_path / "summary.json").read_text())["rounds"] == 2
 
 
+def test_the_detection_latency_is_a_mean_over_every_detection_not_only_the_rows_written(tmp_path):
+    cfg = config(*SYSTEM, "data.num_clients=200", "data.declared_rows=400000", "run.events_max_rows=300", "recovery.detection=true")
+    summary = run_and_write(cfg, tmp_path, "resolved: yaml")
+    whole = run_experiment(cfg).events  # no cap: every row
+    detected = whole.loc[whole["kind"] == "detected", "value"].dropna()
+    written = pd.read_csv(tmp_path / "events.csv")
+    assert 0 < (written["kind"] == "detected").sum() < len(detected)  # the table keeps some detections, the mean reads all
+    assert summary["detection_latency_s"] == pytest.approx(detected.mean(), rel=1e-12)
+    assert summary["events_logged"] == len(whole)
+
+
 def test_a_system_only_run_reports_only_what_its_surrogate_models(tmp_path):
     """The surrogate models an accuracy and a loss; no other metric appears, under any name, in the tables or the summary."""
     cfg = config(*SYSTEM, "data.num_clients=12", "data.declared_rows=1200", "run.figure=true")

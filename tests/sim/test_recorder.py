@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, sample_events
+from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, histories_that_fit
 
 
 def test_events_read_back_as_rows_and_as_a_table():
@@ -54,16 +54,31 @@ def test_update_rows_survive_a_snapshot_round_trip():
 
 def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
     g = np.random.default_rng(0)
+    rec = Recorder(simpy.Environment())
     clients = g.integers(-1, 50, 2000)
-    events = pd.DataFrame({"time_s": np.sort(g.random(2000)), "kind": "x", "client": clients, "round": 1, "value": 0.0})
-    kept = sample_events(events, 700)
+    for t, kind, client in zip(g.random(2000), g.choice(["failure", "upload", "detected"], 2000), clients):  # times out of order
+        rec.event(str(kind), client=int(client), round=1, value=float(t), at=float(t))
+    events = rec.events_table()
+    kept = rec.events_table(max_rows=700)
     assert len(kept) <= 700 and (kept["client"] == -1).sum() == (clients == -1).sum()
     inside = set(kept["client"]) - {-1}
     assert inside == set(range(len(inside)))  # the lowest ids, each with its whole history
-    assert all((kept["client"] == c).sum() == (clients == c).sum() for c in inside)
     assert (clients <= len(inside)).sum() > 700  # the next client's history would not fit
-    pd.testing.assert_frame_equal(sample_events(events, 700, chunk=64), kept)
-    assert sample_events(events, 5000) is events
+    pd.testing.assert_frame_equal(kept, events[events["client"] <= max(inside)].reset_index(drop=True))  # same rows, same order
+    assert np.array_equal(histories_that_fit(clients, 700, chunk=64), histories_that_fit(clients, 700))
+    assert histories_that_fit(clients, 2000) is None
+    pd.testing.assert_frame_equal(rec.events_table(release=True, max_rows=700), kept)
+    assert len(rec.events) == 0  # released as the capped table was built
+
+
+def test_values_of_a_kind_read_every_row_however_few_the_table_keeps():
+    rec = Recorder(simpy.Environment())
+    for client, value in [(5, 1.0), (0, 2.0), (7, 4.0)]:
+        rec.event("detected", client=client, value=value)
+        rec.event("failure", client=client)
+    assert rec.events.values("detected").tolist() == [1.0, 2.0, 4.0]
+    assert rec.events.values("repair").tolist() == []
+    assert len(rec.events_table(max_rows=2)) == 2  # client 0's two rows: the others' detections are not in the table
 
 
 def test_counts_from_the_codes_are_a_group_by_of_the_table():
