@@ -29,18 +29,30 @@ def serialize(payload: dict) -> bytes:
     return buf.getvalue()
 
 
-def _frame(blob: bytes) -> bytes:
-    return hashlib.sha256(blob).hexdigest().encode() + b"\n" + blob
+def _header(blob: bytes) -> bytes:
+    """The first line of a stored checkpoint: the SHA-256 of the payload that follows it."""
+    return hashlib.sha256(blob).hexdigest().encode() + b"\n"
 
 
 def _unframe(key: str, framed: bytes) -> dict:
     digest, sep, blob = framed.partition(b"\n")
-    if not sep or hashlib.sha256(blob).hexdigest().encode() != digest:
+    return _verified(key, digest + sep, blob)
+
+
+def _verified(key: str, header: bytes, blob: bytes) -> dict:
+    if not header.endswith(b"\n") or _header(blob) != header:
         raise CheckpointCorrupt(f"checkpoint {key!r} failed its SHA-256 check (truncated or modified); falling back")
     try:
         return torch.load(io.BytesIO(blob), weights_only=True)
     except Exception as exc:  # a checksum-valid but unreadable payload
         raise CheckpointCorrupt(f"checkpoint {key!r} could not be loaded ({type(exc).__name__}); falling back") from None
+
+
+def _write_framed(path: Path, blob: bytes) -> None:
+    """The header line, then the payload, in two writes (not concatenated: a large snapshot is not copied again)."""
+    with path.open("wb") as f:
+        f.write(_header(blob))
+        f.write(blob)
 
 
 class MemoryStore:
@@ -52,7 +64,7 @@ class MemoryStore:
     def save(self, key: str, payload: dict) -> int:
         """Serialise and keep ``payload``; returns its size in bytes."""
         blob = serialize(payload)
-        self._blobs[key] = _frame(blob)
+        self._blobs[key] = _header(blob) + blob
         return len(blob)
 
     def load(self, key: str) -> dict | None:
@@ -84,13 +96,17 @@ class DiskStore(MemoryStore):
     def save(self, key: str, payload: dict) -> int:
         """Serialise ``payload`` to ``<key>.ckpt`` via a temporary file and a rename."""
         blob = serialize(payload)
-        atomic_write(self.path(key), lambda p: p.write_bytes(_frame(blob)))
+        atomic_write(self.path(key), lambda p: _write_framed(p, blob))
         return len(blob)
 
     def load(self, key: str) -> dict | None:
         """Read and verify ``<key>.ckpt``."""
         path = self.path(key)
-        return _unframe(key, path.read_bytes()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:  # the header, then the payload: a snapshot of a million clients is not copied twice
+            header = f.readline(65)
+            return _verified(key, header, f.read())
 
     def drop(self, key: str) -> None:
         """Delete ``<key>.ckpt``."""

@@ -23,7 +23,7 @@ def test_round_trip(tmp_path, make):
     assert store.load("a") is None
 
 
-@pytest.mark.parametrize("damage", ["truncate", "bitflip", "garbage"])
+@pytest.mark.parametrize("damage", ["truncate", "bitflip", "garbage", "header", "no_newline"])
 def test_damaged_file_raises_one_line(tmp_path, damage):
     store = DiskStore(tmp_path)
     store.save("c", payload())
@@ -33,12 +33,26 @@ def test_damaged_file_raises_one_line(tmp_path, damage):
         blob = blob[: len(blob) // 2]
     elif damage == "bitflip":
         blob[-10] ^= 0x80
+    elif damage == "header":  # the checksum line itself
+        blob[3] ^= 0x01
+    elif damage == "no_newline":  # a header that never ends
+        blob = bytearray(b"a" * 200)
     else:
         blob = bytearray(b"not a checkpoint")
     path.write_bytes(bytes(blob))
     with pytest.raises(CheckpointCorrupt) as err:
         store.load("c")
     assert "'c'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_file_on_disk_is_the_checksum_line_then_torch_saves_bytes(tmp_path):
+    import hashlib
+    import io
+
+    DiskStore(tmp_path).save("k", payload())
+    header, blob = (tmp_path / "k.ckpt").read_bytes().split(b"\n", 1)
+    assert header == hashlib.sha256(blob).hexdigest().encode()
+    assert torch.load(io.BytesIO(blob), weights_only=True)["step"] == 7
 
 
 def test_disk_writes_leave_no_temporary_files(tmp_path):
