@@ -116,6 +116,8 @@ class SimResult:
     rounds: pd.DataFrame
     events: pd.DataFrame
     event_counts: pd.DataFrame  # events per round and kind, counted from the log (a million clients' run: tens of millions)
+    events_logged: int  # rows in the run's event log; more than ``events`` holds when it was capped (events_max_rows)
+    detection_latency_s: float  # mean over every failure the server detected (all rows, not only those ``events`` keeps)
     clients: pd.DataFrame
     client_evals: pd.DataFrame  # one row per round and client (with ``client_eval``)
     accounting: pd.DataFrame  # one row per client: where its virtual time went
@@ -127,8 +129,6 @@ class SimResult:
     lifetimes: np.ndarray  # every client time-to-failure drawn, for checking the failure model
     task: Task  # what was learned, and which metrics the tables hold
     taus: pd.DataFrame = field(default_factory=lambda: _frame())  # every τ set under checkpoint.tau_s=auto|adaptive
-    events_logged: int = 0  # rows in the run's event log; more than ``events`` holds when it was capped (events_max_rows)
-    detection_latency_s: float = float("nan")  # mean over every failure the server detected (all rows, not only ``events``)
 
 
 def _frame(*args, **kwargs) -> pd.DataFrame:
