@@ -29,6 +29,9 @@ def serialize(payload: dict) -> bytes:
     return buf.getvalue()
 
 
+_HEADER = 65  # bytes of the first line: 64 hex digits and a newline
+
+
 def _header(blob: bytes) -> bytes:
     """The first line of a stored checkpoint: the SHA-256 of the payload that follows it."""
     return hashlib.sha256(blob).hexdigest().encode() + b"\n"
@@ -48,11 +51,18 @@ def _verified(key: str, header: bytes, blob: bytes) -> dict:
         raise CheckpointCorrupt(f"checkpoint {key!r} could not be loaded ({type(exc).__name__}); falling back") from None
 
 
-def _write_framed(path: Path, blob: bytes) -> None:
-    """The header line, then the payload, in two writes (not concatenated: a large snapshot is not copied again)."""
-    with path.open("wb") as f:
-        f.write(_header(blob))
-        f.write(blob)
+def _write_framed(path: Path, payload: dict) -> None:
+    """``torch.save`` straight into the file after a placeholder first line, then the checksum of what it wrote
+    into that line: a snapshot of a million clients' updates is never held as bytes as well."""
+    with path.open("w+b") as f:
+        f.write(b"0" * (_HEADER - 1) + b"\n")
+        torch.save(payload, f)
+        f.seek(_HEADER)
+        digest = hashlib.sha256()
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+        f.seek(0)
+        f.write(digest.hexdigest().encode())
 
 
 class MemoryStore:
@@ -95,9 +105,8 @@ class DiskStore(MemoryStore):
 
     def save(self, key: str, payload: dict) -> int:
         """Serialise ``payload`` to ``<key>.ckpt`` via a temporary file and a rename."""
-        blob = serialize(payload)
-        atomic_write(self.path(key), lambda p: _write_framed(p, blob))
-        return len(blob)
+        path = atomic_write(self.path(key), lambda p: _write_framed(p, payload))
+        return path.stat().st_size - _HEADER
 
     def load(self, key: str) -> dict | None:
         """Read and verify ``<key>.ckpt``."""
@@ -105,7 +114,7 @@ class DiskStore(MemoryStore):
         if not path.is_file():
             return None
         with path.open("rb") as f:  # the header, then the payload: a snapshot of a million clients is not copied twice
-            header = f.readline(65)
+            header = f.readline(_HEADER)
             return _verified(key, header, f.read())
 
     def drop(self, key: str) -> None:

@@ -49,10 +49,16 @@ def test_a_file_on_disk_is_the_checksum_line_then_torch_saves_bytes(tmp_path):
     import hashlib
     import io
 
-    DiskStore(tmp_path).save("k", payload())
+    from fedsim.checkpoint.store import serialize
+
+    nbytes = DiskStore(tmp_path).save("k", payload())  # torch.save into the file, after the line the checksum fills in
     header, blob = (tmp_path / "k.ckpt").read_bytes().split(b"\n", 1)
-    assert header == hashlib.sha256(blob).hexdigest().encode()
+    assert header == hashlib.sha256(blob).hexdigest().encode() and nbytes == len(blob)
+    assert blob == serialize(payload())  # the bytes torch.save writes anywhere: the format of a file is unchanged
     assert torch.load(io.BytesIO(blob), weights_only=True)["step"] == 7
+    big = {"flat": torch.arange(6_000_000, dtype=torch.float32)}  # 24 MB: checksummed over several reads
+    DiskStore(tmp_path).save("big", big)
+    assert torch.equal(DiskStore(tmp_path).load("big")["flat"], big["flat"])
 
 
 def test_disk_writes_leave_no_temporary_files(tmp_path):
