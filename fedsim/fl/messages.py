@@ -54,9 +54,10 @@ class FitIns:
         return 0 if meta is None else meta.numel() * meta.element_size()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Update:
-    """A client's result for one round, as it arrives at the server."""
+    """A client's result for one round, as it arrives at the server (slotted: a round of a million clients holds
+    900,000 of them until it aggregates)."""
 
     client: int
     round: int
@@ -73,7 +74,7 @@ class Update:
         return sum(t.numel() * t.element_size() for t in self.extras.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed)."""
 

@@ -102,10 +102,11 @@ class Round:
             self.all_in.succeed()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """The server's request to train in a round. The client will not report when it drops out, nor when
-    it straggles (``job.epochs`` < E) under a policy that drops stragglers."""
+    it straggles (``job.epochs`` < E) under a policy that drops stragglers. Slotted, as the other per-client
+    messages: a round makes one per selected client."""
 
     round: Round
     dropout: bool = False

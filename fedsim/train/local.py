@@ -51,7 +51,7 @@ class LocalSpec:
         return len(state_keys(self)) * sum(p.numel() for p in params)
 
 
-@dataclass
+@dataclass(slots=True)
 class TrainState:
     """Where a client's local training stands: weights, optimiser state, steps done."""
 
@@ -60,7 +60,7 @@ class TrainState:
     optimizer: dict | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrainResult:
     """New state after training plus the mean training loss over the steps run."""
 
