@@ -120,7 +120,6 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     compare("snapshot's update log", lambda: column_tensors(rec), lambda: dict_rows(rec), lambda a, b: a > 0 and b > 0)
     table = rec.events_table()  # what the counts were grouped from
     compare("event counts", rec.events.counts, lambda: table.groupby(["round", "kind"]).size().reset_index(name="count"), lambda a, b: a.equals(b))
-    del table
     compare("events.csv's table", lambda: rec.events_table(max_rows=rows // 20), lambda: sample_by_value_counts(rec.events_table(), rows // 20), lambda a, b: a.equals(b))
     return out
 

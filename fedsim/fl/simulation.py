@@ -1,25 +1,15 @@
 """Assemble one federated run on a fresh SimPy environment and play it out.
 
 This is the engine's single entry point; it takes plain objects (no config), so
-scripts, tests and the hydra builder all drive it the same way.
-
-Python's cyclic garbage collector is paused for the whole run: a fleet is millions of
-long-lived objects that every automatic collection would walk again (half the time of
-a 50,000-client run; a collector left on in the event loop still cost 12–25 % at
-200,000 clients). The fleet is frozen (``gc.freeze``) once built, and at the end of
-every round the objects made since the last round end are collected once
-(``gc.collect(0)``): ``torch.save``/``torch.load`` make a cycle per call, and a cycle
-through a round once kept every round's updates alive (+28 % memory over 500 rounds).
+scripts, tests and the hydra builder all drive it the same way. Python's cyclic garbage
+collector is paused while it runs, and collects once a round (:mod:`fedsim.sim.collector`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,6 +33,7 @@ from fedsim.fl.sync import SyncRounds
 from fedsim.fl.strategies import Strategy
 from fedsim.fl.tuning import Tuning
 from fedsim.seeding import rng, torch_seed
+from fedsim.sim import collector
 from fedsim.sim.compute import ComputeModel
 from fedsim.sim.failures import FailureClock, FailureModel, TraceClock
 from fedsim.sim.sleeping_clocks import Sleepers, SleepingClock
@@ -148,33 +139,7 @@ def checkpoint_nbytes(model: torch.nn.Module, layout: FlatLayout, spec: LocalSpe
 ExecutorFactory = Callable[[torch.nn.Module, FlatLayout, Sequence[Shard], LocalSpec], SequentialExecutor]
 
 
-@contextlib.contextmanager
-def _fleet_frozen() -> Iterator[None]:
-    """Within a :func:`_gc_paused` call: keep what exists now (the fleet) out of every later collection."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _gc_paused(fn: Callable) -> Callable:
-    """``fn`` with the cyclic garbage collector paused while it runs (see the module docstring)."""
-
-    @functools.wraps(fn)
-    def paused(*args, **kwargs):
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return paused
-
-
-@_gc_paused
+@collector.paused
 def simulate(
     *,
     model: torch.nn.Module,
@@ -330,7 +295,7 @@ def simulate(
         )
 
     def round_end() -> None:
-        gc.collect(0)  # the round's cyclic garbage (see the module docstring)
+        collector.round_garbage()
         if replay is None or not replay.active:
             if on_snapshot is not None:
                 on_snapshot(snapshot)
@@ -374,7 +339,7 @@ def simulate(
 
     if fault.server_failure is not None:
         FailureClock(env, server, fault.server_failure, rng(settings.seed, "server-failure"))
-    with _fleet_frozen():
+    with collector.fleet_frozen():
         budget = settings.stopping.max_time_s
         env.run(until=server.process if math.isinf(budget) else env.any_of([server.process, env.timeout(budget)]))
         if server.process.is_alive:  # the virtual-time budget ended the run; an open round is not recorded
@@ -384,13 +349,11 @@ def simulate(
             node.finish()
     recorder.settle()  # idle clients' accounts and rows up to the end
     accounting = _frame({"client": np.arange(len(nodes)), **close_all([n.ledger for n in nodes], env.now)})
-    latencies = recorder.events.values("detected")
-    latencies = latencies[~np.isnan(latencies)]
     return SimResult(
         rounds=recorder.rounds_table(),
         event_counts=recorder.event_counts(),
         events_logged=len(recorder.events),  # before the log is released into the table
-        detection_latency_s=float(latencies.mean()) if len(latencies) else float("nan"),
+        detection_latency_s=recorder.events.mean("detected"),
         events=recorder.events_table(release=True, max_rows=settings.events_max_rows),
         clients=recorder.clients_table(),
         client_evals=_frame(recorder.client_evals),

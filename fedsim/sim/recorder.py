@@ -91,13 +91,13 @@ class EventLog(Sequence[Event]):
         columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
 
-    def values(self, kind: str) -> np.ndarray:
-        """The ``value`` of every row of ``kind``, in the order they were logged (a mean over all of them, however
-        few rows the table keeps)."""
+    def mean(self, kind: str) -> float:
+        """The mean ``value`` of every row of ``kind`` that has one (NaN if none): over the whole log, however few
+        rows its table keeps."""
         code = self.codes.get(kind)
-        if code is None:
-            return np.array([], dtype=np.float64)
-        return _view(self.value, np.float64)[_view(self.kind, np.uint16) == code]
+        values = _view(self.value, np.float64)[_view(self.kind, np.uint16) == code] if code is not None else np.array([])
+        values = values[~np.isnan(values)]
+        return float(values.mean()) if len(values) else float("nan")
 
     def counts(self, chunk: int = 1 << 20) -> pd.DataFrame:
         """Events per round and kind (round -1: outside a round), sorted by both: a group-by of :meth:`frame`'s table,

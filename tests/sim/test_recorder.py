@@ -71,13 +71,13 @@ def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
     assert len(rec.events) == 0  # released as the capped table was built
 
 
-def test_values_of_a_kind_read_every_row_however_few_the_table_keeps():
+def test_the_mean_of_a_kind_reads_every_row_however_few_the_table_keeps():
     rec = Recorder(simpy.Environment())
-    for client, value in [(5, 1.0), (0, 2.0), (7, 4.0)]:
+    for client, value in [(5, 1.0), (0, 2.0), (7, 6.0), (3, float("nan"))]:
         rec.event("detected", client=client, value=value)
         rec.event("failure", client=client)
-    assert rec.events.values("detected").tolist() == [1.0, 2.0, 4.0]
-    assert rec.events.values("repair").tolist() == []
+    assert rec.events.mean("detected") == 3.0  # NaN values left out
+    assert math.isnan(rec.events.mean("repair")) and math.isnan(rec.events.mean("failure"))
     assert len(rec.events_table(max_rows=2)) == 2  # client 0's two rows: the others' detections are not in the table
 
 
