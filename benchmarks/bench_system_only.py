@@ -19,10 +19,13 @@ as any second run in a process finds it. Peak RSS is the process's high-water ma
     python benchmarks/bench_system_only.py --clients 10000 --rounds 1 --mix   # where the SimPy events come from
     python benchmarks/bench_system_only.py --clients 100000 --failure-scale 600 --server-mbps 100000
     python benchmarks/bench_system_only.py --clients 10000 --tau 0.5 --phase-by-phase   # closed form vs one event per wait
+    python benchmarks/bench_system_only.py --clients 200000 --rounds 1 --phases   # where the time and the memory go
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import json
 import math
@@ -85,6 +88,49 @@ class _Mixed(_Tracked):
 SIMPY_DIR = str(Path(simpy.__file__).parent)
 
 
+def memory_gib() -> tuple[float, float]:
+    """The process's resident set and its high-water mark so far, GiB (Linux)."""
+    status = Path("/proc/self/status").read_text()
+    return tuple(int(status.split(f"{key}:")[1].split()[0]) / 2**20 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def phases(t0: float):
+    """Print the wall time since ``t0``, the RSS and its high-water mark as each step of a run begins and ends: the
+    round's close and the fleet's settles (every idle client's failures since it last looked), the accounts and the
+    tables built at the end."""
+    from fedsim.fl import simulation
+    from fedsim.fl.sync import SyncRounds
+    from fedsim.sim.recorder import Recorder
+
+    steps = [(SyncRounds, "close"), (Recorder, "settle"), (simulation, "close_all"), (Recorder, "rounds_table"),
+             (Recorder, "event_counts"), (Recorder, "events_table"), (Recorder, "clients_table")]  # fmt: skip
+    originals = [getattr(owner, name) for owner, name in steps]
+
+    def timed(name, f):
+        def say(edge: str) -> None:
+            rss, peak = memory_gib()
+            print(f"# {time.perf_counter() - t0:8.1f} s  {name:<13} {edge:<5} RSS {rss:.2f} GiB, peak {peak:.2f} GiB", flush=True)
+
+        @functools.wraps(f)
+        def step(*args, **kwargs):
+            say("begin")
+            try:
+                return f(*args, **kwargs)
+            finally:
+                say("end")
+
+        return step
+
+    for (owner, name), f in zip(steps, originals):
+        setattr(owner, name, timed(name, f))
+    try:
+        yield
+    finally:
+        for (owner, name), f in zip(steps, originals):
+            setattr(owner, name, f)
+
+
 def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
     """Plain SimPy timeout events per second: ``processes`` processes sharing ``events`` timeouts."""
     env = simpy.Environment()
@@ -109,8 +155,9 @@ def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
 
 
 def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked,
-             tau_s: float = float("inf"), closed_form: bool = True) -> dict:  # fmt: skip
-    """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``); wall time and event counts."""
+             tau_s: float = float("inf"), closed_form: bool = True, timed: bool = False) -> dict:  # fmt: skip
+    """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``); wall time and event counts
+    (``timed``: with its :func:`phases` printed)."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
@@ -120,13 +167,14 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, e
     real_env, simpy.Environment = simpy.Environment, env_class
     try:
         t0 = time.perf_counter()
-        res = simulate(
-            model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
-            val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
-                                                      fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), recovery),
-                                                      closed_form=closed_form),
-            **system_only(curve, SPEC),
-        )
+        with phases(t0) if timed else contextlib.nullcontext():
+            res = simulate(
+                model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
+                val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
+                                                          fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), recovery),
+                                                          closed_form=closed_form),
+                **system_only(curve, SPEC),
+            )
         wall = time.perf_counter() - t0
     finally:
         simpy.Environment = real_env
@@ -151,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--phase-by-phase", action="store_true", help="also run with one SimPy event per wait (closed_form=False): the ratio")
     p.add_argument("--json", action="store_true", help="print one JSON line (the unlimited run) instead of prose")
     p.add_argument("--mix", action="store_true", help="also print the SimPy events per client by kind and scheduler (slower)")
+    p.add_argument("--phases", action="store_true", help="print the time, RSS and peak RSS as each step of the run begins and ends")
     args = p.parse_args(argv)
     if not args.json:
         setup(args)
@@ -165,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         runs["unlimited, phase by phase"] = (NetworkSpec(), False)
     outs = {}
     for name, (network, closed_form) in runs.items():
-        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form)
+        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form, args.phases)
         if args.mix:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")

@@ -51,7 +51,7 @@ def synthetic(rows: int, clients: int) -> Recorder:
     for buffer, column in zip(rec.events.buffers, columns):
         buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())
     for r, c in zip(g.integers(1, 11, rows // 5).tolist(), g.integers(0, clients, rows // 5).tolist()):
-        rec.clients.add(r, c, c, 2000, 0.5, r - 1, 0)
+        rec.clients.extend(r, [c], [c], [2000], [0.5], [r - 1], [0])
     return rec
 
 

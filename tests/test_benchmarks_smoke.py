@@ -18,3 +18,14 @@ def test_quick_benchmarks_run_and_report():
     assert fail["skip_s"] > 0 and fail["noskip_s"] > 0
     tables = bench_tables.main(["--quick"])  # asserts that each new way gives what the old one gave
     assert len(tables) == 4 and all(t["new_s"] > 0 and t["old_s"] > 0 for t in tables.values())
+
+
+def test_a_runs_phases_are_printed_and_the_engine_is_left_as_it_was(capsys):
+    from fedsim.sim.recorder import Recorder
+
+    settle = Recorder.settle
+    bench_system_only.main(["--quick", "--phases"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("#") and " RSS " in line]
+    steps = {line.split()[3] for line in lines}
+    assert {"close", "settle", "close_all", "events_table", "clients_table"} <= steps and len(lines) % 2 == 0
+    assert Recorder.settle is settle  # unwrapped again

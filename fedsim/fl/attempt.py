@@ -55,22 +55,15 @@ class Attempts:
             yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
             state = TrainState(flat=rnd.fit.flat)
         t = self.env.now
-        step_s = self.step_seconds(job.data, job.epochs)
         checkpoint_s = self.checkpointing.cost(self.checkpoint_bytes)
-        if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
-            total = steps_by(rnd.deadline, step_s, self.checkpointing, checkpoint_s, start=state.step, now=t,
-                             upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
-        else:
-            total = len(step_s)
+        stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, nbytes)
+        total = stops[-1]
         if total <= state.step:  # not one step fits before the deadline: nothing worth sending
             rnd.give_up(key)
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return False
-        step_s = step_s[:total]
         seed = self.train_seed(rnd, job.origin)
         losses = []
-        stops = [*checkpoint_steps(step_s, self.checkpointing, start=state.step), total]
-        busy_s = segment_seconds(step_s, stops, state.step)
         if fresh and (end := self.chain_end(rnd, busy_s, checkpoint_s)) is not None:
             self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
         self.plan(rnd, job.data, state, seed, stops, busy_s, checkpoint_s, t)
@@ -111,6 +104,22 @@ class Attempts:
         else:
             self.ledger.lose(keep_banked=False)
         return accepted
+
+    def segments(self, rnd: Round, job: Job, start: int, checkpoint_s: float, nbytes: int) -> tuple[list[int], list[float]]:
+        """Where the training from step ``start`` stops (at each checkpoint, then at its last step) and each segment's
+        compute seconds; the last stop is ``start`` when not one step fits before a partial round's deadline.
+
+        The per-step costs stay in this call: an attempt in flight keeps only the segments
+        (a million clients in flight hold a million of them)."""
+        step_s = self.step_seconds(job.data, job.epochs)
+        if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
+            total = steps_by(rnd.deadline, step_s, self.checkpointing, checkpoint_s, start=start, now=self.env.now,
+                             upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
+            if total <= start:
+                return [start], []
+            step_s = step_s[:total]
+        stops = [*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s)]
+        return stops, segment_seconds(step_s, stops, start)
 
     def chain_end(self, rnd: Round, busy_s: list[float], checkpoint_s: float) -> float | None:
         """When training segments of ``busy_s`` seconds (with a checkpoint write of ``checkpoint_s`` after each but the

@@ -100,8 +100,8 @@ class Monitor:
             **metrics,
         }
         self.recorder.rounds.append(row)
-        for u, s in zip(updates, staleness):
-            self.recorder.clients.add(number, u.client, u.origin, u.num_samples, u.loss, u.version, s)
+        self.recorder.clients.extend(number, [u.client for u in updates], [u.origin for u in updates], [u.num_samples for u in updates],
+                                     [u.loss for u in updates], [u.version for u in updates], staleness)  # fmt: skip
         if self.on_round is not None:
             self.on_round(row)
 

@@ -79,6 +79,7 @@ class EventLog(Sequence[Event]):
         if (time[1:] < time[:-1]).any():
             order = np.argsort(time, kind="stable")
             rows = order if rows is None else rows[order]
+            del order
         del time  # the buffer is no longer exported
 
         def column(buffer: array, dtype: type) -> np.ndarray:
@@ -87,8 +88,10 @@ class EventLog(Sequence[Event]):
                 del buffer[:]
             return out
 
-        columns = {"time_s": column(self.time, np.float64), "kind": np.array(self.names, dtype=object)[column(self.kind, np.uint16)]}
+        columns = {"time_s": column(self.time, np.float64), "kind": column(self.kind, np.uint16)}
         columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
+        rows = None  # the order is spent: freed before the strings are made
+        columns["kind"] = pd.Index(self.names, dtype="str").take(columns["kind"]).array  # pandas' strings, no object per row
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
 
     def mean(self, kind: str) -> float:
@@ -137,10 +140,12 @@ class UpdateLog:
     def __len__(self) -> int:
         return len(self.columns["round"])
 
-    def add(self, rnd: int, client: int, origin: int, num_samples: int, loss: float, version: int, staleness: int) -> None:
-        """Log one update."""
-        for column, value in zip(self.columns.values(), (rnd, client, origin, num_samples, loss, version, staleness)):
-            column.append(value)
+    def extend(self, rnd: int, client: Sequence[int], origin: Sequence[int], num_samples: Sequence[int], loss: Sequence[float],
+               version: Sequence[int], staleness: Sequence[int]) -> None:  # fmt: skip
+        """Log round ``rnd``'s updates, one entry each in the other columns: a column at a time, not a call per row."""
+        self.columns["round"].extend(array("q", [rnd]) * len(client))
+        for name, values in zip(CLIENT_COLUMNS[1:], (client, origin, num_samples, loss, version, staleness)):
+            self.columns[name].extend(values)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """A copy of the columns (what a snapshot keeps: a million clients' updates as arrays, not a million dicts)."""

@@ -44,8 +44,8 @@ def test_every_column_and_the_kinds_names_change_the_digest():
 
 def test_a_snapshot_comes_back_from_disk_with_its_update_log(tmp_path):
     rec = _log()
-    rec.clients.add(1, 3, 3, 100, 0.25, 0, 0)
-    rec.clients.add(1, 4, 4, 50, 0.5, 0, 0)
+    rec.clients.extend(1, [3], [3], [100], [0.25], [0], [0])
+    rec.clients.extend(1, [4], [4], [50], [0.5], [0], [0])
     snap = Snapshot(round=1, global_flat=torch.zeros(3), strategy={}, rounds=[{"round": 1}], clients=rec.clients.arrays(),
                     client_evals=[], wall_train_s=0.5, wall_eval_s=0.25, events=len(rec.events), digest=EventDigest().update(rec.events))  # fmt: skip
     store = DiskStore(tmp_path)

@@ -42,14 +42,23 @@ def test_rows_logged_in_one_go_are_the_rows_logged_one_by_one_and_a_released_log
 
 def test_update_rows_survive_a_snapshot_round_trip():
     rec = Recorder(simpy.Environment())
-    rec.clients.add(1, 3, 3, 100, 0.25, 0, 0)
-    rec.clients.add(3, 4, 3, 50, 0.5, 1, 1)
+    rec.clients.extend(1, [3], [3], [100], [0.25], [0], [0])
+    rec.clients.extend(3, [4], [3], [50], [0.5], [1], [1])
     arrays = rec.clients.arrays()
-    rec.clients.add(4, 5, 5, 10, 0.75, 2, 0)  # the copy does not grow with the log
+    rec.clients.extend(4, [5], [5], [10], [0.75], [2], [0])  # the copy does not grow with the log
     other = Recorder(simpy.Environment())
     other.clients.load(arrays)
     pd.testing.assert_frame_equal(other.clients_table(), rec.clients_table().iloc[:2])
     assert other.clients_table().iloc[1].to_dict() == {"round": 3, "client": 4, "origin": 3, "num_samples": 50, "train_loss": 0.5, "version": 1, "staleness": 1}
+
+
+def test_a_rounds_updates_logged_at_once_are_one_row_each_in_order():
+    rec = Recorder(simpy.Environment())
+    rec.clients.extend(2, [7, 4, 9], [7, 1, 9], [10, 20, 30], [0.5, 0.25, 0.125], [1, 1, 0], [0, 0, 1])
+    rec.clients.extend(3, [], [], [], [], [], [])  # a round without updates logs nothing
+    table = rec.clients_table()
+    assert table.to_dict("list") == {"round": [2, 2, 2], "client": [7, 4, 9], "origin": [7, 1, 9], "num_samples": [10, 20, 30],
+                                     "train_loss": [0.5, 0.25, 0.125], "version": [1, 1, 0], "staleness": [0, 0, 1]}  # fmt: skip
 
 
 def test_a_large_log_keeps_whole_client_histories_and_the_server_rows():
