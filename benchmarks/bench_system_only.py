@@ -105,7 +105,7 @@ def phases(t0: float):
 
     steps = [(SyncRounds, "close"), (Recorder, "settle"), (simulation, "close_all"), (Recorder, "rounds_table"),
              (Recorder, "event_counts"), (Recorder, "events_table"), (Recorder, "clients_table")]  # fmt: skip
-    originals = [getattr(owner, name) for owner, name in steps]
+    own = [vars(owner).get(name) for owner, name in steps]  # None: inherited (the class gets its own only while timed)
 
     def timed(name, f):
         def say(edge: str) -> None:
@@ -122,13 +122,16 @@ def phases(t0: float):
 
         return step
 
-    for (owner, name), f in zip(steps, originals):
-        setattr(owner, name, timed(name, f))
+    for owner, name in steps:
+        setattr(owner, name, timed(name, getattr(owner, name)))
     try:
         yield
     finally:
-        for (owner, name), f in zip(steps, originals):
-            setattr(owner, name, f)
+        for (owner, name), f in zip(steps, own):
+            if f is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, f)
 
 
 def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
