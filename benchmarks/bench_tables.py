@@ -47,11 +47,12 @@ def synthetic(rows: int, clients: int) -> Recorder:
         rec.events.code(kind)
     time_s = np.sort(g.random(rows)) * 1e4
     time_s[::7] -= 1.0
-    columns = (time_s, g.integers(0, len(KINDS), rows), g.integers(-1, clients, rows), g.integers(-1, 10, rows), np.full(rows, np.nan))
-    for buffer, column in zip(rec.events.buffers, columns):
-        buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())
-    for r, c in zip(g.integers(1, 11, rows // 5).tolist(), g.integers(0, clients, rows // 5).tolist()):
-        rec.clients.extend(r, [c], [c], [2000], [0.5], [r - 1], [0])
+    events = (time_s, g.integers(0, len(KINDS), rows), g.integers(-1, clients, rows), g.integers(-1, 10, rows), np.full(rows, np.nan))
+    rounds, who = g.integers(1, 11, rows // 5), g.integers(0, clients, rows // 5)
+    updates = (rounds, who, who, np.full(len(who), 2000), np.full(len(who), 0.5), rounds - 1, np.zeros(len(who)))  # in CLIENT_COLUMNS order
+    for buffers, columns in ((rec.events.buffers, events), (rec.clients.columns.values(), updates)):
+        for buffer, column in zip(buffers, columns):
+            buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())
     return rec
 
 
