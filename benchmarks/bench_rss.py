@@ -2,7 +2,7 @@
 
 One 500-round run per mode, through the same builder ``fedsim`` uses, with Weibull failures,
 10 % dropout, checkpoints written to disk and a snapshot at every round boundary; the
-process's current RSS (``/proc/self/statm``) is read when rounds 50 and 500 end. The issue's
+process's current RSS (``/proc/self/status``) is read when rounds 50 and 500 end. The issue's
 target: RSS(500) within 10 % of RSS(50) in both modes; checkpoint and snapshot files stay
 bounded (pruned) and are counted at the end.
 
@@ -11,7 +11,6 @@ bounded (pruned) and are counted at the end.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,19 +18,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.workload import common_args, setup  # noqa: E402
+from benchmarks.workload import common_args, memory_mib, setup  # noqa: E402
 
 OVERRIDES = [
     "model.hidden=[60,30,10]", "model.batch_norm=false", "model.dropout=0", "data.num_clients=6", "strategy.batch_size=256",
     "failure=weibull", "failure.scale=30", "failure.repair_mean_s=2", "failure.dropout=0.1", "checkpoint=every_tau",
     "recovery=restore_checkpoint", "checkpoint.tau_s=0.5", "checkpoint.on_disk=true", "run.snapshot_every_s=0", "run.figure=false",
 ]  # fmt: skip
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_mib() -> float:
-    """Current resident set size of this process, MiB."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE / 2**20
 
 
 def run(mode: str, rounds: int, marks: tuple[int, int]) -> dict[str, float]:
@@ -51,7 +44,7 @@ def run(mode: str, rounds: int, marks: tuple[int, int]) -> dict[str, float]:
 
     def on_round(row: dict[str, object]) -> None:
         if int(row["round"]) in marks:
-            seen[int(row["round"])] = rss_mib()
+            seen[int(row["round"])] = memory_mib()[0]
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import simpy  # noqa: E402
 from simpy.core import BoundClass  # noqa: E402
 
-from benchmarks.workload import SPEC, common_args, make_model, setup  # noqa: E402
+from benchmarks.workload import SPEC, common_args, make_model, memory_mib, setup  # noqa: E402
 from fedsim.fl.recovery import Checkpointing  # noqa: E402
 from fedsim.fl.server import Stopping  # noqa: E402
 from fedsim.fl.simulation import FaultTolerance, NetworkSpec, SimSettings, simulate  # noqa: E402
@@ -88,12 +88,6 @@ class _Mixed(_Tracked):
 SIMPY_DIR = str(Path(simpy.__file__).parent)
 
 
-def memory_gib() -> tuple[float, float]:
-    """The process's resident set and its high-water mark so far, GiB (Linux)."""
-    status = Path("/proc/self/status").read_text()
-    return tuple(int(status.split(f"{key}:")[1].split()[0]) / 2**20 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
-
-
 @contextlib.contextmanager
 def phases(t0: float):
     """Print the wall time since ``t0``, the RSS and its high-water mark as each step of a run begins and ends: the
@@ -109,8 +103,8 @@ def phases(t0: float):
 
     def timed(name, f):
         def say(edge: str) -> None:
-            rss, peak = memory_gib()
-            print(f"# {time.perf_counter() - t0:8.1f} s  {name:<13} {edge:<5} RSS {rss:.2f} GiB, peak {peak:.2f} GiB", flush=True)
+            rss, peak = memory_mib()
+            print(f"# {time.perf_counter() - t0:8.1f} s  {name:<13} {edge:<5} RSS {rss / 1024:.2f} GiB, peak {peak / 1024:.2f} GiB", flush=True)
 
         @functools.wraps(f)
         def step(*args, **kwargs):

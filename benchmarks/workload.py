@@ -81,6 +81,13 @@ def machine() -> str:
     return f"{cpu}; {torch.get_num_threads()} torch threads; python {platform.python_version()}; torch {torch.__version__}"
 
 
+def memory_mib() -> tuple[float, float]:
+    """This process's resident set now and its high-water mark so far, MiB (Linux's ``/proc/self/status``)."""
+    with open("/proc/self/status") as f:
+        status = f.read()
+    return tuple(int(status.split(f"{key}:")[1].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 def best_of(fn: Callable[[], float], repeats: int) -> float:
     """Smallest of ``repeats`` timings (the machine is shared; the minimum is the least disturbed)."""
     return min(fn() for _ in range(repeats))
