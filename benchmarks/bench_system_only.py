@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
             direct = out["scheduled_events"] - sum(_Mixed.mix.values())
-            print(f"# {name}: {direct / n:6.2f} SimPy events per client: Event pushed at an exact time (armed failure clocks, fedsim.sim.sleeping_clocks.call_at)")
+            print(f"# {name}: {direct / n:6.2f} SimPy events per client: slotted events pushed straight onto the queue (fedsim.sim.events: transfers, holds, chain ends, armed failure clocks)")
             _Mixed.mix.clear()
         if not args.json:
             print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "

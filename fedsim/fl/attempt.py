@@ -24,8 +24,8 @@ from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
 from fedsim.fl.round import Round
 from fedsim.seeding import torch_seed
+from fedsim.sim.events import Instant, event_at, timeout
 from fedsim.sim.network import Link
-from fedsim.sim.sleeping_clocks import event_at
 from fedsim.train.local import TrainState
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class Attempts:
         if fresh and (end := self.chain_end(rnd, busy_s, checkpoint_s)) is not None:
             self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
         self.plan(rnd, job.data, state, seed, stops, busy_s, checkpoint_s, t)
-        for stop, busy in zip(stops, busy_s):
+        for i in range(len(stops)):  # by index: no zip and list iterators held through each wait
+            stop, busy = stops[i], busy_s[i]
             self.ledger.enter("work", t)
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
             t = yield from self.wait(busy)
@@ -235,10 +236,10 @@ class Attempts:
             finally:
                 self.sending_on = None
 
-    def hold(self, delay: float) -> simpy.Timeout:
+    def hold(self, delay: float) -> Instant:
         """A timeout of ``delay`` in which a failure would interrupt this client: one due by its end becomes an event."""
         self.watch(self.env.now + delay)
-        return self.env.timeout(delay)
+        return timeout(self.env, delay)
 
     def watch(self, until: float = math.inf) -> None:
         """Before a wait that ends at ``until`` (∞: unknown): the failure clock's transitions due by then must be events."""

@@ -22,6 +22,7 @@ from typing import Protocol
 import simpy
 
 from fedsim.sim.fairshare import FairShare
+from fedsim.sim.events import timeout
 from fedsim.sim.failures import Repairable
 from fedsim.sim.link_rates import ClientLinks, RateSchedule
 
@@ -128,7 +129,7 @@ class Link(Repairable):
     def send(self, nbytes: int):
         """SimPy process body: hold the link for the latency and the bits."""
         if self.constant:
-            yield self.env.timeout(self.transfer_time(nbytes))
+            yield timeout(self.env, self.transfer_time(nbytes))  # slotted: every client sends every round
             return
         yield self.env.timeout(self.latency_s)
         if nbytes <= 0:

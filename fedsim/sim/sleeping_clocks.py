@@ -12,16 +12,15 @@ on arrays (:mod:`fedsim.pcg64_arrays`), each clock keeping its own stream.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL
 
 from fedsim.pcg64_arrays import MASK64, States, seeded, standard_exponentials
+from fedsim.sim.events import call_at
 from fedsim.sim.failures import FailureClock, FailureModel, Step
 from fedsim.streams import Streams
 
@@ -72,7 +71,7 @@ class SleepingClock(FailureClock):
         """Asleep from time 0, with the first lifetime still to draw."""
         self.sleepers.add(self)
 
-    def _fire(self, _: simpy.Event) -> None:
+    def _fire(self, _: object) -> None:
         self.advance()
         self.sleepers.sleep(self)  # until the target arms it again
 
@@ -340,16 +339,3 @@ def _bounds(clock: np.ndarray, m: int) -> list[int]:
     """Where each clock ``0…m-1``'s rows start in columns ordered by clock (and where the last one ends)."""
     return [0, *np.cumsum(np.bincount(clock, minlength=m)).tolist()]
 
-
-def call_at(env: simpy.Environment, when: float, callback: Callable[[simpy.Event], None]) -> None:
-    """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant."""
-    event_at(env, when).callbacks.append(callback)
-
-
-def event_at(env: simpy.Environment, when: float) -> simpy.Event:
-    """An event that happens at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
-    round differently), after the events already queued for that instant."""
-    event = simpy.Event(env)
-    event._ok, event._value = True, None
-    heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))  # what Environment.schedule does, at a time
-    return event

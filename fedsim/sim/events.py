@@ -1,0 +1,51 @@
+"""The events every client makes every round, without SimPy's per-event dictionary.
+
+A SimPy event keeps its attributes in an instance dictionary: a timeout is about 200
+bytes and a dozen attribute writes. A million clients in flight each hold one (a
+transfer, a training chain's end, an armed failure clock), so those waits use
+:class:`Instant`, slotted, which has all that SimPy's loop and a waiting process read of
+an event (``callbacks``, ``_ok``, ``_value``). Each is pushed onto the queue as
+:meth:`simpy.Environment.schedule` pushes a triggered event, with the next event id, so
+it is processed at the same place as the SimPy event it stands for. They cannot be
+combined with ``|`` or ``&``: waits that need a condition use SimPy's own events.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+import simpy
+from simpy.events import NORMAL
+
+
+class Instant:
+    """A triggered event, waiting in SimPy's queue to be processed (its value is ``None``)."""
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[Instant], None]] | None = []
+        self._ok = True
+        self._value = None
+
+
+def timeout(env: simpy.Environment, delay: float) -> Instant:
+    """What ``env.timeout(delay)`` is to SimPy's loop and to the process that waits for it: the same instant
+    (``now + delay``), the same place in the queue."""
+    event = Instant()
+    heapq.heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+    return event
+
+
+def event_at(env: simpy.Environment, when: float) -> Instant:
+    """An event that happens at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
+    round differently), after the events already queued for that instant."""
+    event = Instant()
+    heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))
+    return event
+
+
+def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], None]) -> None:
+    """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant."""
+    event_at(env, when).callbacks.append(callback)  # type: ignore[union-attr]
