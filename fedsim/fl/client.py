@@ -89,7 +89,7 @@ class Client(Attempts, Repairable):
         self.ledger = Ledger()
         self.up = True
         self.next_failure_s = math.inf  # virtual time of the next failure already drawn (set by simulate)
-        self.failed_at = float("nan")
+        self.failed_at = math.nan  # one shared float, not one per client
         self.repaired: simpy.Event | None = None  # the next repair, made when a task waits for it
         self.working_on: Round | None = None
         self.sending_on: Link | None = None

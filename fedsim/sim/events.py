@@ -1,8 +1,8 @@
 """The events every client makes every round, without SimPy's per-event dictionary.
 
 A SimPy event keeps its attributes in an instance dictionary: a timeout is about 200
-bytes and a dozen attribute writes. A million clients in flight each hold one (a
-transfer, a training chain's end, an armed failure clock), so those waits use
+bytes and a dozen attribute writes. A million clients each hold one (a transfer, a
+training chain's end, an armed failure clock, the wait for the next task), so those use
 :class:`Instant`, slotted, which has all that SimPy's loop and a waiting process read of
 an event (``callbacks``, ``_ok``, ``_value``). Each is pushed onto the queue as
 :meth:`simpy.Environment.schedule` pushes a triggered event, with the next event id, so
@@ -20,14 +20,19 @@ from simpy.events import NORMAL
 
 
 class Instant:
-    """A triggered event, waiting in SimPy's queue to be processed (its value is ``None``)."""
+    """An event that happens at an instant (:func:`timeout`, :func:`event_at`), or when :meth:`succeed` says."""
 
     __slots__ = ("callbacks", "_ok", "_value")
 
     def __init__(self) -> None:
         self.callbacks: list[Callable[[Instant], None]] | None = []
         self._ok = True
-        self._value = None
+        self._value: object = None
+
+    def succeed(self, env: simpy.Environment, value: object = None) -> None:
+        """Happen now with ``value``, after the events already queued for this instant (``simpy.Event.succeed``)."""
+        self._value = value
+        heapq.heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
 
 
 def timeout(env: simpy.Environment, delay: float) -> Instant:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import simpy
 
+from fedsim.sim.events import Instant
+
 
 class Inbox:
     """Tasks for one reader, first in first out."""
@@ -23,23 +25,23 @@ class Inbox:
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.items: list[object] = []
-        self.getter: simpy.Event | None = None  # the reader's pending get
+        self.getter: Instant | None = None  # the reader's pending get
 
     def put(self, item: object) -> None:
         """Queue ``item``; a waiting reader gets it at once (it resumes when its get's event is processed)."""
         self.items.append(item)
-        self._hand_over(None)
+        self._hand_over()
 
-    def get(self) -> simpy.Event:
+    def get(self) -> Instant:
         """An event whose value is the next item (already triggered when one is waiting)."""
-        event = self.env.event()
+        event = Instant()
         if self.items:
-            event.succeed(self.items.pop(0))
+            event.succeed(self.env, self.items.pop(0))
         else:
             self.getter = event
         return event
 
-    def _hand_over(self, _: simpy.Event) -> None:
+    def _hand_over(self) -> None:
         if self.getter is not None and self.items:
             getter, self.getter = self.getter, None
-            getter.succeed(self.items.pop(0))
+            getter.succeed(self.env, self.items.pop(0))

@@ -1,7 +1,7 @@
 """Records of a run: one row per event, per round, per client-round.
 
 Events and client updates, the two tables that grow with the fleet, go into columnar
-buffers (``array``: 8 bytes a number, no object per row), so a million-client round
+buffers (``array``: 2 to 8 bytes a number, no object per row), so a million-client round
 logs its events in tens of megabytes; tables are built once at the end. Virtual time
 (``time_s``) and wall-clock time (``wall_s``) are separate columns, never mixed.
 """
@@ -30,7 +30,8 @@ class EventLog(Sequence[Event]):
     """The event rows in columns; reads back as ``(time_s, kind, client, round, value)`` tuples."""
 
     def __init__(self) -> None:
-        self.time, self.client, self.round, self.value = array("d"), array("q"), array("q"), array("d")
+        self.time, self.value = array("d"), array("d")
+        self.client, self.round = array("i"), array("i")  # 4 bytes: ids and rounds below 2**31; int64 in the table
         self.kind = array("H")  # code into ``names``
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
@@ -72,7 +73,7 @@ class EventLog(Sequence[Event]):
         log of tens of millions of rows is never held twice."""
         import pandas as pd
 
-        kept = None if max_rows is None else histories_that_fit(_view(self.client, np.int64), max_rows)
+        kept = None if max_rows is None else histories_that_fit(_view(self.client, np.int32), max_rows)
         rows = None if kept is None else np.flatnonzero(kept)
         del kept
         time = _view(self.time, np.float64) if rows is None else _view(self.time, np.float64)[rows]
@@ -82,14 +83,16 @@ class EventLog(Sequence[Event]):
             del order
         del time  # the buffer is no longer exported
 
-        def column(buffer: array, dtype: type) -> np.ndarray:
-            out = _column(buffer, dtype) if rows is None else _view(buffer, dtype)[rows]
+        def column(buffer: array, dtype: type, wide: type | None = None) -> np.ndarray:
+            out = _view(buffer, dtype) if rows is None else _view(buffer, dtype)[rows]
+            out = out.astype(wide or dtype, copy=rows is None)  # a new array (the buffer is freed or keeps growing)
             if release:
                 del buffer[:]
             return out
 
         columns = {"time_s": column(self.time, np.float64), "kind": column(self.kind, np.uint16)}
-        columns |= {"client": column(self.client, np.int64), "round": column(self.round, np.int64), "value": column(self.value, np.float64)}
+        columns |= {"client": column(self.client, np.int32, np.int64), "round": column(self.round, np.int32, np.int64)}
+        columns["value"] = column(self.value, np.float64)
         rows = None  # the order is spent: freed before the strings are made
         columns["kind"] = pd.Index(self.names, dtype="str").take(columns["kind"]).array  # pandas' strings, no object per row
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
@@ -107,11 +110,11 @@ class EventLog(Sequence[Event]):
         counted from the codes ``chunk`` rows at a time, so tens of millions of rows need no table and no string hashing."""
         import pandas as pd
 
-        kinds, rounds = _view(self.kind, np.uint16), _view(self.round, np.int64)
+        kinds, rounds = _view(self.kind, np.uint16), _view(self.round, np.int32)
         low, width = (int(rounds.min()), int(rounds.max()) - int(rounds.min()) + 1) if len(rounds) else (0, 0)
         total = np.zeros(width * len(self.names), dtype=np.int64)
         for i in range(0, len(rounds), chunk):
-            key = (rounds[i : i + chunk] - low) * len(self.names) + kinds[i : i + chunk]
+            key = (rounds[i : i + chunk].astype(np.int64) - low) * len(self.names) + kinds[i : i + chunk]
             total += np.bincount(key, minlength=len(total))
         del kinds, rounds  # the buffers are no longer exported
         seen = np.flatnonzero(total)
@@ -198,8 +201,8 @@ class Recorder:
             log.tally[code] += (n - i + 1) // 2
         log.time.extend(times)
         log.kind.extend((codes * (n // 2 + 1))[:n])
-        log.client.extend(array("q", [client]) * n)
-        log.round.extend(array("q", [-1]) * n)
+        log.client.extend(array("i", [client]) * n)
+        log.round.extend(array("i", [-1]) * n)
         log.value.extend(array("d", [float("nan")]) * n)
 
     def failures_and_repairs(self, times: np.ndarray, failed: np.ndarray, clients: np.ndarray) -> None:
