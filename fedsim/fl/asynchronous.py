@@ -136,7 +136,7 @@ class AsyncVersions(ServerProtocol):
         self.selected += 1
         drop = self.drops_out(cid, number, repeat)
         self.dropped += drop
-        s.clients[cid].inbox.put(Task(rnd, dropout=drop))
+        s.clients[cid].give(Task(rnd, dropout=drop))
 
     def drops_out(self, cid: int, number: int, repeat: int) -> bool:
         """Whether ``cid``'s task from version ``number − 1`` (its ``repeat``-th) drops out: the synchronous

@@ -22,6 +22,7 @@ from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint
 from fedsim.fl.round import Round, Task
 from fedsim.sim.compute import ComputeModel
+from fedsim.sim.events import Started
 from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
@@ -42,7 +43,8 @@ class Client(Attempts, Repairable):
     """A federated client with its links, speed, failure state and time ledger.
 
     Slotted, with its inbox, links and ledger slotted too, and events made only when
-    needed (``repaired`` once a task waits for a repair): a million of them fit in a few GiB.
+    needed (``repaired`` once a task waits for a repair, its process once it is given a
+    task): a million of them fit in a few GiB.
     """
 
     __slots__ = (
@@ -96,7 +98,7 @@ class Client(Attempts, Repairable):
         self._interrupted = False
         self.cursor: Cursor | None = None  # the clock of an attempt's waits after the download, in closed form
         self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
-        self.process = env.process(self.run())
+        self.process: simpy.Process | None = None  # started by the first task (give)
 
     # --- failure clocks and the server call these ----------------------------------
     def fail(self, at: float | None = None) -> None:
@@ -178,10 +180,16 @@ class Client(Attempts, Repairable):
             self.process.interrupt(cause)
 
     # --- the process ---------------------------------------------------------------
+    def give(self, task: Task) -> None:
+        """Queue ``task``; the first one starts this client's process, so a client never given one holds none."""
+        self.inbox.put(task)
+        if self.process is None:
+            self.process = Started(self.env, self.run())
+
     def run(self):
-        """Serve tasks forever, one at a time, in arrival order."""
+        """Serve tasks forever, one at a time, in arrival order, from the one whose arrival started the process."""
+        task: Task = self.inbox.take()  # type: ignore[assignment]
         while True:
-            task: Task = yield self.inbox.get()
             if self.shared.sleepers is not None:  # failures due while idle are played now, before the task looks at them
                 self.shared.sleepers.catch_up(self.cid, self.env.now)
             if task.dropout or task.straggler:
@@ -192,6 +200,7 @@ class Client(Attempts, Repairable):
             else:
                 yield from self.serve(task.round, task.job or Job(data=self.cid, origin=self.cid))
                 self.save()
+            task = yield self.inbox.get()
 
     def serve(self, rnd: Round, job: Job):
         """Attempt ``job`` until it is delivered or the server stops wanting it."""

@@ -53,7 +53,7 @@ class SyncRounds(ServerProtocol):
         recorder.event("round_start", round=number, value=len(selected))
         for cid, drop, k in zip(selected, drops, epochs):
             job = Job(data=cid, origin=cid, epochs=k) if k is not None else None
-            s.clients[cid].inbox.put(Task(rnd, dropout=bool(drop), job=job, straggler=k is not None and not partial))
+            s.clients[cid].give(Task(rnd, dropout=bool(drop), job=job, straggler=k is not None and not partial))
         for cid in selected:
             if cid in s.suspected:
                 self.handle_failure(rnd, cid)
@@ -118,7 +118,7 @@ class SyncRounds(ServerProtocol):
         for i, helper in enumerate(helpers):
             data, nbytes = s.hooks.split_data(origin, len(helpers), i)
             rnd.expect((helper, origin))
-            s.clients[helper].inbox.put(Task(rnd, job=Job(data=data, origin=origin, extra_bytes=nbytes)))
+            s.clients[helper].give(Task(rnd, job=Job(data=data, origin=origin, extra_bytes=nbytes)))
         s.recorder.event("redistribute", client=origin, round=rnd.number, value=len(helpers))
 
     def open_rounds(self) -> list[Round]:

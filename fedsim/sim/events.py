@@ -13,7 +13,7 @@ combined with ``|`` or ``&``: waits that need a condition use SimPy's own events
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import simpy
 from simpy.events import NORMAL
@@ -54,3 +54,23 @@ def event_at(env: simpy.Environment, when: float) -> Instant:
 def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], None]) -> None:
     """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant."""
     event_at(env, when).callbacks.append(callback)  # type: ignore[union-attr]
+
+
+class Started(simpy.Process):
+    """A process that starts at the current instant after the events already queued for it, where a process waiting
+    for a triggered event would resume (SimPy starts a new process before them).
+
+    So a client's process can start with its first task instead of waiting for it from
+    time 0: it runs at the instant and place in the queue where the task's hand-over
+    would have resumed it, with one event instead of two, and an idle fleet holds no
+    processes at all."""
+
+    def __init__(self, env: simpy.Environment, generator: Generator) -> None:
+        self.env = env  # what Process.__init__ sets, but its start is an Instant at NORMAL priority, not URGENT
+        self.callbacks = []
+        self._generator = generator
+        start = Instant()
+        start.callbacks.append(self._resume)  # type: ignore[union-attr]
+        start.succeed(env)
+        self._target = start  # type: ignore[assignment]
+

@@ -32,6 +32,10 @@ class Inbox:
         self.items.append(item)
         self._hand_over()
 
+    def take(self) -> object:
+        """The next item, now (for a reader that its arrival started)."""
+        return self.items.pop(0)
+
     def get(self) -> Instant:
         """An event whose value is the next item (already triggered when one is waiting)."""
         event = Instant()
