@@ -45,7 +45,6 @@ class Attempts:
         that take their instants from a cursor (:mod:`fedsim.fl.closed_form`), so every
         row and account is the one the phase-by-phase path writes.
         """
-        key = (self.cid, job.origin)
         state = (yield from self.restore(rnd, job)) if resume else None
         nbytes = self.shared.model_bytes
         fresh = state is None
@@ -59,11 +58,11 @@ class Attempts:
         stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, nbytes)
         total = stops[-1]
         if total <= state.step:  # not one step fits before the deadline: nothing worth sending
-            rnd.give_up(key)
+            rnd.give_up((self.cid, job.origin))
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return False
         seed = self.train_seed(rnd, job.origin)
-        losses = []
+        loss_sum, rows = 0, 0  # over the segments trained: the loss is their mean weighted by rows
         if fresh and (end := self.chain_end(rnd, busy_s, checkpoint_s)) is not None:
             self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
         self.plan(rnd, job.data, state, seed, stops, busy_s, checkpoint_s, t)
@@ -76,12 +75,12 @@ class Attempts:
             if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
                 return False
             state = result.state
-            losses.append((result.loss, result.samples))
+            loss_sum, rows = loss_sum + result.loss * result.samples, rows + result.samples
             if stop < total:
                 self.ledger.enter("checkpoint", t)
                 t = yield from self.wait(checkpoint_s)
                 payload = {"round": rnd.number, "repeat": rnd.repeat, "step": state.step, "flat": state.flat, "optimizer": state.optimizer}
-                self.keep(self.checkpoint_key(key), payload)
+                self.keep(self.checkpoint_key((self.cid, job.origin)), payload)
                 self.ledger.checkpointed()
                 self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step, at=t)
         self.ledger.enter("work", t)
@@ -93,7 +92,7 @@ class Attempts:
             extras = self.executor.meta_gradient(job.data, rnd.fit, seed=seed)
             if not bool(torch.isfinite(extras["meta_grad"]).all()) and self.diverged(rnd, job, seed, META_STEP):
                 return False
-        loss = sum(l * n for l, n in losses) / max(sum(n for _, n in losses), 1)
+        loss = loss_sum / max(rows, 1)
         samples = self.executor.num_samples(job.data)
         update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras, version=rnd.version)
         self.recorder.event("upload", client=self.cid, round=rnd.number, at=t)
