@@ -20,6 +20,7 @@ as any second run in a process finds it. Peak RSS is the process's high-water ma
     python benchmarks/bench_system_only.py --clients 100000 --failure-scale 600 --server-mbps 100000
     python benchmarks/bench_system_only.py --clients 10000 --tau 0.5 --phase-by-phase   # closed form vs one event per wait
     python benchmarks/bench_system_only.py --clients 200000 --rounds 1 --phases   # where the time and the memory go
+    python benchmarks/bench_system_only.py --clients 1000000 --rounds 3 --fraction 0.1 --json   # a tenth of the fleet a round
 """
 
 from __future__ import annotations
@@ -152,9 +153,9 @@ def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
 
 
 def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked,
-             tau_s: float = float("inf"), closed_form: bool = True, timed: bool = False) -> dict:  # fmt: skip
-    """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``); wall time and event counts
-    (``timed``: with its :func:`phases` printed)."""
+             tau_s: float = float("inf"), closed_form: bool = True, timed: bool = False, fraction: float = 1.0) -> dict:  # fmt: skip
+    """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``, ``fraction`` of the fleet
+    selected each round); wall time and event counts (``timed``: with its :func:`phases` printed)."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
@@ -166,7 +167,7 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, e
         t0 = time.perf_counter()
         with phases(t0) if timed else contextlib.nullcontext():
             res = simulate(
-                model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(), compute=ComputeModel(0.002), network=network,
+                model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(fraction=fraction), compute=ComputeModel(0.002), network=network,
                 val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
                                                           fault=FaultTolerance(Checkpointing(tau_s=tau_s, delta_s=0.1), recovery),
                                                           closed_form=closed_form),
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--phase-by-phase", action="store_true", help="also run with one SimPy event per wait (closed_form=False): the ratio")
     p.add_argument("--json", action="store_true", help="print one JSON line (the unlimited run) instead of prose")
     p.add_argument("--mix", action="store_true", help="also print the SimPy events per client by kind and scheduler (slower)")
+    p.add_argument("--fraction", type=float, default=1.0, help="share of the fleet selected each round (1: all, the issue's workload)")
     p.add_argument("--phases", action="store_true", help="print the time, RSS and peak RSS as each step of the run begins and ends")
     args = p.parse_args(argv)
     if not args.json:
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
         runs["unlimited, phase by phase"] = (NetworkSpec(), False)
     outs = {}
     for name, (network, closed_form) in runs.items():
-        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form, args.phases)
+        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form, args.phases, args.fraction)
         if args.mix:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"# {name}: {direct / n:6.2f} SimPy events per client: slotted events pushed straight onto the queue (fedsim.sim.events: transfers, holds, chain ends, armed failure clocks)")
             _Mixed.mix.clear()
         if not args.json:
-            print(f"system-only, {n} clients, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
+            share = f" ({args.fraction:g} of them a round)" if args.fraction < 1 else ""
+            print(f"system-only, {n} clients{share}, {rounds} rounds, Weibull(1.5, {args.failure_scale:g} s) failures + 10% dropout, {name}: "
                   f"{out['wall_s']:.2f} s wall, {out['virtual_s']:.1f} s virtual, {out['simpy_events']} SimPy events ({out['simpy_events_per_s']:,.0f}/s, "
                   f"{out['simpy_events_per_s'] / ceiling:.0%} of plain SimPy's {ceiling:,.0f}/s), "
                   f"{out['logged_events']} logged events ({out['logged_events_per_s']:,.0f}/s); final surrogate accuracy {out['final_surrogate_accuracy']:.3f}")
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"SimPy events/s {other['simpy_events_per_s'] / base['simpy_events_per_s']:.2f}×")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     first = outs["unlimited"]
-    line = {k: first[k] for k in ("clients", "rounds", "wall_s", "events", "simpy_events", "simpy_events_per_s")}
+    line = {k: first[k] for k in ("clients", "rounds", "wall_s", "events", "simpy_events", "simpy_events_per_s")} | {"fraction": args.fraction}
     line |= {"peak_rss_gib": peak, "simpy_ceiling_events_per_s": ceiling, "ceiling_share": first["simpy_events_per_s"] / ceiling,
              "load_average": load[0]}
     if args.json:
