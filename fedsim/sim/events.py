@@ -73,4 +73,3 @@ class Started(simpy.Process):
         start.callbacks.append(self._resume)  # type: ignore[union-attr]
         start.succeed(env)
         self._target = start  # type: ignore[assignment]
-

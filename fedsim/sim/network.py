@@ -21,8 +21,8 @@ from typing import Protocol
 
 import simpy
 
-from fedsim.sim.fairshare import FairShare
 from fedsim.sim.events import timeout
+from fedsim.sim.fairshare import FairShare
 from fedsim.sim.failures import Repairable
 from fedsim.sim.link_rates import ClientLinks, RateSchedule
 

@@ -84,8 +84,8 @@ class EventLog(Sequence[Event]):
         del time  # the buffer is no longer exported
 
         def column(buffer: array, dtype: type, wide: type | None = None) -> np.ndarray:
-            out = _view(buffer, dtype) if rows is None else _view(buffer, dtype)[rows]
-            out = out.astype(wide or dtype, copy=rows is None)  # a new array (the buffer is freed or keeps growing)
+            out = _view(buffer, dtype)
+            out = (out if rows is None else out[rows]).astype(wide or dtype, copy=rows is None)  # new: the buffer goes on
             if release:
                 del buffer[:]
             return out
