@@ -29,18 +29,17 @@ class Instant:
         self._ok = True
         self._value: object = None
 
-    def succeed(self, env: simpy.Environment, value: object = None) -> None:
-        """Happen now with ``value``, after the events already queued for this instant (``simpy.Event.succeed``)."""
+    def succeed(self, env: simpy.Environment, value: object = None, priority: int = NORMAL) -> None:
+        """Happen now with ``value``, after the events already queued for this instant (``simpy.Event.succeed``), or
+        before them at priority ``URGENT`` (as SimPy starts a process)."""
         self._value = value
-        heapq.heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
+        heapq.heappush(env._queue, (env._now, priority, next(env._eid), self))
 
 
 def timeout(env: simpy.Environment, delay: float) -> Instant:
     """What ``env.timeout(delay)`` is to SimPy's loop and to the process that waits for it: the same instant
     (``now + delay``), the same place in the queue."""
-    event = Instant()
-    heapq.heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
-    return event
+    return event_at(env, env._now + delay)
 
 
 def event_at(env: simpy.Environment, when: float) -> Instant:

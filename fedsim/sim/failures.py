@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
+from fedsim.sim.events import Instant
 from fedsim.streams import Streams
 
 
@@ -122,12 +123,11 @@ class FailureModel:
     repair: RepairSampler  # a RepairLaw, or any draw of your own (its clocks then play transitions one by one)
 
 
-def start_now(env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
+def start_now(env: simpy.Environment, callback: Callable[[Instant], None]) -> None:
     """Call ``callback`` at the current instant, before the ordinary events queued for it, as SimPy starts a process."""
-    event = simpy.Event(env)
-    event.callbacks.append(callback)
-    event._ok, event._value = True, None  # what Event.succeed sets; succeed() cannot choose the priority
-    env.schedule(event, URGENT)
+    event = Instant()
+    event.callbacks.append(callback)  # type: ignore[union-attr]
+    event.succeed(env, priority=URGENT)
 
 
 Step = Callable[[float], tuple[float, "Step"]]  # a transition at virtual time t: (delay to the next one, the next one)
