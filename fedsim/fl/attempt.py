@@ -70,6 +70,11 @@ class Attempts:
             stop, busy = stops[i], busy_s[i]
             self.ledger.enter("work", t)
             self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
+            if self.cursor is not None and self.cursor.pending is not None:  # closed form: the one event, waited for here
+                try:  # (not in wait(): a million clients in flight would each hold its frame through it)
+                    yield self.cursor.take()
+                except (simpy.Interrupt, RunOver) as cut:
+                    self.cursor.cut(self.env.now, cut)
             t = yield from self.wait(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
             if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
@@ -137,12 +142,7 @@ class Attempts:
     def wait(self, seconds: float, link: Link | None = None, nbytes: int = 0):
         """Hold for ``seconds``, or send ``nbytes`` on ``link``; returns the instant the wait ended."""
         cursor = self.cursor
-        if cursor is not None:  # closed form: one event for every wait, then each ends where its timeout would have
-            if cursor.pending is not None:
-                try:
-                    yield cursor.take()
-                except (simpy.Interrupt, RunOver) as stop:
-                    cursor.cut(self.env.now, stop)
+        if cursor is not None:  # closed form: the attempt waited for its one event; each wait ends where its timeout would
             return cursor.advance(seconds if link is None else link.transfer_time(nbytes))  # a constant link that cannot fail
         if link is None:
             yield self.hold(seconds)

@@ -9,6 +9,7 @@ the client's (or its links') failure clock, carrying a cause object.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import simpy
@@ -138,10 +139,11 @@ class Client(Attempts, Repairable):
         if not logged:
             self.recorder.alternating(("failure", "repair") if failing else ("repair", "failure"), times, client=self.cid)
 
-    def failure_drawn(self, ttf: float, fails_at: float) -> None:
-        """The failure clock drew this client's next lifetime ``ttf``: it fails at ``fails_at`` (draws are ahead of time)."""
+    def failure_drawn(self, ttfs: Sequence[float], fails_at: float) -> None:
+        """The failure clock drew this client's next lifetimes ``ttfs``: the last fails at ``fails_at`` (draws are ahead
+        of time)."""
         self.next_failure_s = fails_at
-        self.shared.lifetimes.append(ttf)
+        self.shared.lifetimes.extend(ttfs)
 
     def cancel(self, rnd: Round) -> None:
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""

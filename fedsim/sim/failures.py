@@ -15,7 +15,7 @@ someone looks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -137,7 +137,7 @@ class FailureClock:
     """Waits a Weibull lifetime, breaks ``target``, waits the repair, restores it, and so on.
 
     The unit is as good as new after each repair, so lifetimes are i.i.d. Weibull.
-    ``on_draw(ttf, fails_at)`` sees every lifetime drawn (tests check them against
+    ``on_draw(ttfs, fails_at)`` sees every lifetime drawn, in order (the last fails at ``fails_at``) (tests check them against
     Weibull(k, λ)). ``rng`` is the clock's generator, or a fleet's
     :class:`~fedsim.streams.Streams` and the clock's ``index`` in it: then the generator
     is made for the first lifetime and dropped again until the unit fails (most never do
@@ -155,7 +155,7 @@ class FailureClock:
         target: Failable,
         model: FailureModel,
         rng: np.random.Generator | Streams,
-        on_draw: Callable[[float, float], None] | None = None,
+        on_draw: Callable[[Sequence[float], float], None] | None = None,
         index: int = 0,
     ) -> None:
         self.env, self.target, self.model, self.on_draw = env, target, model, on_draw
@@ -179,7 +179,7 @@ class FailureClock:
     def _live(self, g: np.random.Generator, t: float) -> tuple[float, Step]:
         ttf = weibull_time_to_failure(g, self.model.shape, self.model.scale)
         if self.on_draw is not None:
-            self.on_draw(ttf, t + ttf)
+            self.on_draw((ttf,), t + ttf)
         return ttf, self._down
 
     def _down(self, t: float) -> tuple[float, Step]:

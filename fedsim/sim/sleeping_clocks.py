@@ -13,7 +13,7 @@ on arrays (:mod:`fedsim.pcg64_arrays`), each clock keeping its own stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -63,7 +63,7 @@ class SleepingClock(FailureClock):
     __slots__ = ("when", "sleepers")
 
     def __init__(self, env: simpy.Environment, target: Sleeper, model: FailureModel, rng: np.random.Generator | Streams,
-                 sleepers: Sleepers, on_draw: Callable[[float, float], None] | None = None, index: int = 0) -> None:  # fmt: skip
+                 sleepers: Sleepers, on_draw: Callable[[Sequence[float], float], None] | None = None, index: int = 0) -> None:  # fmt: skip
         self.sleepers, self.when = sleepers, 0.0
         super().__init__(env, target, model, rng, on_draw, index)
 
@@ -135,7 +135,7 @@ class SleepingClock(FailureClock):
                 delay = scale * math.pow(draws[used], inv)
                 used += 1
                 if on_draw is not None:
-                    on_draw(delay, t + delay)
+                    on_draw((delay,), t + delay)
             t += delay
             failing = not failing
         if used < len(draws):  # back to just after the last draw used
@@ -236,21 +236,24 @@ class Sleepers:
         due = np.flatnonzero(self.when <= now)
         if not len(due):
             return
-        clocks = [self.clocks[i] for i in due.tolist()]
+        clocks: list[SleepingClock] = [self.clocks[i] for i in due.tolist()]  # type: ignore[misc]
         groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
+        drawable: dict[int, bool] = {}  # by failure model: whether its repairs can be drawn for together
         together = []
         for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist()):
-            drawable = getattr(clock.model.repair, "exponentials", None) is not None  # type: ignore[union-attr]
-            together.append(drawable and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
+            key = id(clock.model)
+            if (can := drawable.get(key)) is None:
+                can = drawable[key] = getattr(clock.model.repair, "exponentials", None) is not None  # type: ignore[union-attr]
+            together.append(can and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
             if together[-1]:
-                groups.setdefault(id(clock.model), []).append(clock)  # type: ignore[union-attr]
+                groups.setdefault(key, []).append(clock)
         drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
         for clock, in_bulk in zip(clocks, together):
             if in_bulk:
-                next(drawn[id(clock.model)])  # type: ignore[union-attr]
+                next(drawn[id(clock.model)])
             else:
-                clock.catch_up(now)  # type: ignore[union-attr]
-            self.when[clock.index] = clock.when  # type: ignore[union-attr]
+                clock.catch_up(now)
+        self.when[due] = [clock.when for clock in clocks]  # nothing above reads a settled clock's entry
 
     def _draw_in_chunks(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
         """:meth:`_draw_together` on ``CHUNK`` clocks at a time, each chunk drawn when the clocks before it are done."""
@@ -307,9 +310,8 @@ class Sleepers:
         times, lifetimes, ends = times.tolist(), lifetimes.tolist(), ends.tolist()
         for j, (clock, when, step, failing) in enumerate(zip(clocks, t.tolist(), phase.tolist(), (started != _REPAIRS).tolist())):
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back  # every clock took a step
-            if clock.on_draw is not None:
-                for k in range(lifetimes_at[j], lifetimes_at[j + 1]):
-                    clock.on_draw(lifetimes[k], ends[k])
+            if clock.on_draw is not None and lifetimes_at[j] < lifetimes_at[j + 1]:  # one call for all its lifetimes
+                clock.on_draw(lifetimes[lifetimes_at[j] : lifetimes_at[j + 1]], ends[lifetimes_at[j + 1] - 1])
             if times_at[j] < times_at[j + 1]:
                 clock.target.lapse(times[times_at[j] : times_at[j + 1]], failing, self.log is not None)  # type: ignore[attr-defined]
             yield

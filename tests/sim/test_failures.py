@@ -85,7 +85,7 @@ def test_a_clock_on_a_fleet_stream_draws_what_one_on_its_own_generator_draws():
         nodes, drawn = [Node(env) for _ in range(5)], []
         for i, node in enumerate(nodes):
             source = make(i) if make else streams
-            FailureClock(env, node, model, source, lambda ttf, _: drawn.append(ttf), index=i)
+            FailureClock(env, node, model, source, lambda ttfs, _: drawn.extend(ttfs), index=i)
         env.run(until=20)
         logs.append(([n.log for n in nodes], drawn))
     assert logs[0] == logs[1] and len(logs[0][1]) > 20

@@ -42,11 +42,11 @@ def test_a_sleeping_clock_caught_up_in_bulk_plays_the_transitions_and_draws_of_a
     model = FailureModel(shape, 2.0, repair_sampler(repair, 0.7, cv=0.5))
     env = simpy.Environment()
     ticking, drawn = Node(env), []
-    FailureClock(env, ticking, model, rng(3, "failure", 0), lambda ttf, at: drawn.append((ttf, at)))
+    FailureClock(env, ticking, model, rng(3, "failure", 0), lambda ttfs, at: drawn.append((*ttfs, at)))
     env.run(until=400)
     sleepers, node, slept = Sleepers(1), IdleNode(env), []
     node.bulk = 0
-    clock = SleepingClock(env, node, model, Streams(3, "failure", np.arange(1)), sleepers, lambda ttf, at: slept.append((ttf, at)))
+    clock = SleepingClock(env, node, model, Streams(3, "failure", np.arange(1)), sleepers, lambda ttfs, at: slept.append((*ttfs, at)))
     for now in [0.0, 0.5, 3.0, 3.0, 10.0, 57.3, 200.0, 400.0]:  # several catch-ups, some with nothing due
         sleepers.catch_up(0, now)
     assert node.log == [(k, t) for k, t in ticking.log] and slept == drawn[: len(slept)] and len(slept) >= len(drawn) - 1
@@ -82,15 +82,20 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
     streams = Streams(5, "failure", np.arange(n))
 
     def fleet(log=None):
-        env, sleepers, drawn = simpy.Environment(), Sleepers(n, log=log), []
+        env, sleepers, drawn, fails_at = simpy.Environment(), Sleepers(n, log=log), [], {}
+
+        def on_draw(ttfs, at, i):  # one call per lifetime, or one for a clock's lifetimes drawn together
+            drawn.extend((i, ttf) for ttf in ttfs)
+            fails_at[i] = at
+
         nodes = [(BusyNode if i % 50 == 7 else IdleNode)(env) for i in range(n)]
         for i, node in enumerate(nodes):
             node.bulk = 0
             model = models[i % 7 == 3]  # a mixed fleet: its clocks are drawn for together model by model
-            SleepingClock(env, node, model, streams, sleepers, lambda ttf, at, i=i: drawn.append((i, ttf, at)), index=i)
+            SleepingClock(env, node, model, streams, sleepers, lambda ttfs, at, i=i: on_draw(ttfs, at, i), index=i)
         for i in range(0, n, 3):  # a third of the clocks caught up already, each to its own instant
             sleepers.catch_up(i, 0.05 * i)
-        return sleepers, nodes, drawn
+        return sleepers, nodes, (drawn, fails_at)
 
     alone_sleepers, alone, alone_drawn = fleet()
     for i in range(n):
