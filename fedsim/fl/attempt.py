@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NoReturn
 
 import numpy as np
 import simpy
@@ -24,11 +25,35 @@ from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
 from fedsim.fl.round import Round
 from fedsim.seeding import torch_seed
-from fedsim.sim.events import Instant, event_at, timeout
+from fedsim.sim.events import Instant, Started, event_at, timeout
 from fedsim.sim.network import Link
 from fedsim.train.local import TrainState
 
 log = logging.getLogger(__name__)
+
+
+class Work:
+    """An attempt's training, laid out once it has the model: from ``state`` at ``t``, segments ending at ``stops``
+    of ``busy_s`` compute seconds each, a checkpoint write of ``checkpoint_s`` after each but the last, ``seed``."""
+
+    __slots__ = ("state", "t", "checkpoint_s", "stops", "busy_s", "seed")
+
+    def __init__(self, state: TrainState, t: float, checkpoint_s: float, stops: list[int], busy_s: list[float], seed: int) -> None:
+        self.state, self.t, self.checkpoint_s, self.stops, self.busy_s, self.seed = state, t, checkpoint_s, stops, busy_s, seed
+
+
+class Parked:
+    """An attempt whose process ended until ``event`` (:meth:`Attempts.park`): what the process that goes on needs."""
+
+    __slots__ = ("rnd", "job", "resume", "event", "work", "end")
+
+    def __init__(self, rnd: Round, job: Job, resume: bool, event: Instant, work: Work, end: float | None = None) -> None:
+        self.rnd, self.job, self.resume, self.event, self.work = rnd, job, resume, event, work
+        self.end = end  # when the training and upload after a parked download end (Attempts.chain_end)
+
+
+class Park(Exception):
+    """Raised out of an attempt to end its client's process (:meth:`Attempts.park`); the client's loop returns."""
 
 
 class Attempts:
@@ -36,45 +61,41 @@ class Attempts:
 
     __slots__ = ()
 
-    def attempt(self, rnd: Round, job: Job, resume: bool):
+    def attempt(self, rnd: Round, job: Job, resume: bool, parked: Parked | None = None):
         """Restore or download, train segment by segment with checkpoints, upload.
 
         Returns whether the update was accepted; raises Interrupt when cut short. Each
         wait is :meth:`wait`, which says when it ended. After the download, work that
         nothing but a cancel can cut waits for one event at its end, and the waits after
         that take their instants from a cursor (:mod:`fedsim.fl.closed_form`), so every
-        row and account is the one the phase-by-phase path writes.
+        row and account is the one the phase-by-phase path writes. Where the attempt would
+        first wait for such an event (its download's end, its training's), the process
+        parks instead (:meth:`park`); the process the event starts (:meth:`wake`) goes on
+        from there with ``parked``.
         """
-        state = (yield from self.restore(rnd, job)) if resume else None
-        nbytes = self.shared.model_bytes
-        fresh = state is None
-        if fresh:
-            self.ledger.enter("work", self.env.now)
-            self.recorder.event("broadcast", client=self.cid, round=rnd.number)
-            yield from self.send(self.downlink, nbytes + job.extra_bytes + rnd.fit.extra_bytes)
-            state = TrainState(flat=rnd.fit.flat)
-        t = self.env.now
-        checkpoint_s = self.checkpointing.cost(self.checkpoint_bytes)
-        stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, nbytes)
+        if parked is None:
+            work = yield from self.begin(rnd, job, resume)
+            if work is None:
+                return False
+        else:
+            work = parked.work
+            if self.cursor is None:  # parked in its download and woken before its end (a cancel): wait for it here
+                yield parked.event
+                self.start(rnd, job, work, fresh=True, end=parked.end)
+        if self.cursor is not None and self.cursor.pending is not None:  # closed form: the one event
+            if parked is None:
+                self.park(Parked(rnd, job, resume, self.cursor.pending, work))
+            try:
+                yield self.cursor.take()
+            except (simpy.Interrupt, RunOver) as cut:
+                self.cursor.cut(self.env.now, cut)
+        state, t, stops, busy_s, checkpoint_s, seed = work.state, work.t, work.stops, work.busy_s, work.checkpoint_s, work.seed
         total = stops[-1]
-        if total <= state.step:  # not one step fits before the deadline: nothing worth sending
-            rnd.give_up((self.cid, job.origin))
-            self.recorder.event("no_time", client=self.cid, round=rnd.number)
-            return False
-        seed = self.train_seed(rnd, job.origin)
         loss_sum, rows = 0, 0  # over the segments trained: the loss is their mean weighted by rows
-        if fresh and (end := self.chain_end(rnd, busy_s, checkpoint_s)) is not None:
-            self.cursor = Cursor(t, event_at(self.env, end))  # until the attempt ends (serve)
-        self.plan(rnd, job.data, state, seed, stops, busy_s, checkpoint_s, t)
         for i in range(len(stops)):  # by index: no zip and list iterators held through each wait
             stop, busy = stops[i], busy_s[i]
-            self.ledger.enter("work", t)
-            self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
-            if self.cursor is not None and self.cursor.pending is not None:  # closed form: the one event, waited for here
-                try:  # (not in wait(): a million clients in flight would each hold its frame through it)
-                    yield self.cursor.take()
-                except (simpy.Interrupt, RunOver) as cut:
-                    self.cursor.cut(self.env.now, cut)
+            if i:
+                self.start_segment(rnd, t, busy)
             t = yield from self.wait(busy)
             result = self.executor.train(job.data, state, seed=seed, stop_step=stop, fit=rnd.fit)
             if result.diverged_step is not None and self.diverged(rnd, job, seed, result.diverged_step):
@@ -101,7 +122,7 @@ class Attempts:
         samples = self.executor.num_samples(job.data)
         update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras, version=rnd.version)
         self.recorder.event("upload", client=self.cid, round=rnd.number, at=t)
-        t = yield from self.wait(0.0, self.uplink, nbytes + update.extra_bytes)
+        t = yield from self.wait(0.0, self.uplink, self.shared.model_bytes + update.extra_bytes)
         accepted = rnd.receive(update)
         self.ledger.enter("waiting", t)
         if accepted:
@@ -109,6 +130,79 @@ class Attempts:
         else:
             self.ledger.lose(keep_banked=False)
         return accepted
+
+    def begin(self, rnd: Round, job: Job, resume: bool):
+        """Restore or download, then start the training (:meth:`start`); its :class:`Work`, or None when not one step
+        fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the process
+        until the download's end (:meth:`park`), which starts the training without one."""
+        state = (yield from self.restore(rnd, job)) if resume else None
+        fresh, work = state is None, None
+        if fresh:
+            self.ledger.enter("work", self.env.now)
+            self.recorder.event("broadcast", client=self.cid, round=rnd.number)
+            nbytes = self.shared.model_bytes + job.extra_bytes + rnd.fit.extra_bytes
+            state = TrainState(flat=rnd.fit.flat)
+            if self.downlink.constant and self.shared.closed_form:
+                download_s = self.downlink.transfer_time(nbytes)
+                work = self.lay_out(rnd, job, state, self.env.now + download_s)  # the instant the download will end
+                if (end := self.chain_end(rnd, work)) is not None:  # which the download cannot change: parked through both
+                    self.watch(work.t)  # as send() does
+                    self.park(Parked(rnd, job, resume, timeout(self.env, download_s), work, end))
+            yield from self.send(self.downlink, nbytes)
+        if work is None:
+            work = self.lay_out(rnd, job, state, self.env.now)
+        if work.stops[-1] <= state.step:  # not one step fits before the deadline: nothing worth sending
+            rnd.give_up((self.cid, job.origin))
+            self.recorder.event("no_time", client=self.cid, round=rnd.number)
+            return None
+        self.start(rnd, job, work, fresh)
+        return work
+
+    def lay_out(self, rnd: Round, job: Job, state: TrainState, t: float) -> Work:
+        """The training from ``state`` beginning at ``t``: its segments, checkpoint cost and seed."""
+        checkpoint_s = self.checkpointing.cost(self.checkpoint_bytes)
+        stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, self.shared.model_bytes)
+        return Work(state, t, checkpoint_s, stops, busy_s, self.train_seed(rnd, job.origin))
+
+    def start(self, rnd: Round, job: Job, work: Work, fresh: bool, end: float | None = None) -> None:
+        """The training begins (at ``work.t``, now): one event for all of it when only a cancel can cut it (at ``end``,
+        if known: :meth:`chain_end`), the executor told what it will be asked for, the first segment's row."""
+        if end is None and fresh:
+            end = self.chain_end(rnd, work)
+        if end is not None:
+            self.cursor = Cursor(work.t, event_at(self.env, end))  # until the attempt ends (serve)
+        self.plan(rnd, job.data, work)
+        self.start_segment(rnd, work.t, work.busy_s[0])
+
+    def start_segment(self, rnd: Round, t: float, busy: float) -> None:
+        """A training segment of ``busy`` seconds starts at ``t``."""
+        self.ledger.enter("work", t)
+        self.recorder.event("train_start", client=self.cid, round=rnd.number, value=busy, at=t)
+
+    def park(self, parked: Parked) -> NoReturn:
+        """End this process until ``parked.event``, the one thing the attempt waits for (its download's end, or its
+        training's and upload's), which nothing but a cancel can cut: a million clients parked hold a record each,
+        not a process and its generators' frames. The event goes on without a process (:meth:`downloaded`) or starts
+        one (:meth:`wake`); a cancel, or the run's end, starts it at once."""
+        self.parked = parked
+        parked.event.callbacks.append(self.downloaded if self.cursor is None else self.wake)  # type: ignore[union-attr]
+        raise Park
+
+    def downloaded(self, _: object) -> None:
+        """A parked download ended: the training starts, parked until its one event."""
+        parked = self.parked
+        self.start(parked.rnd, parked.job, parked.work, fresh=True, end=parked.end)  # type: ignore[union-attr]
+        parked.event = self.cursor.pending  # type: ignore[union-attr]
+        parked.event.callbacks.append(self.wake)  # type: ignore[union-attr]
+
+    def wake(self, _: object = None) -> None:
+        """Start the process that goes on with the parked work where it stopped: now, inside the caller, up to the wait
+        it was parked in, and past it when its event has happened."""
+        parked, self.parked = self.parked, None
+        callbacks = parked.event.callbacks  # type: ignore[union-attr]
+        if callbacks is not None:  # woken before its event (a cancel, the run's end): its process waits for it
+            callbacks.remove(self.downloaded if self.cursor is None else self.wake)
+        self.process = Started.at_once(self.env, self.run(parked))
 
     def segments(self, rnd: Round, job: Job, start: int, checkpoint_s: float, nbytes: int) -> tuple[list[int], list[float]]:
         """Where the training from step ``start`` stops (at each checkpoint, then at its last step) and each segment's
@@ -126,16 +220,16 @@ class Attempts:
         stops = [*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s)]
         return stops, segment_seconds(step_s, stops, start)
 
-    def chain_end(self, rnd: Round, busy_s: list[float], checkpoint_s: float) -> float | None:
-        """When training segments of ``busy_s`` seconds (with a checkpoint write of ``checkpoint_s`` after each but the
-        last) and the upload, starting now, end, if only a cancel can cut them; else None."""
+    def chain_end(self, rnd: Round, work: Work) -> float | None:
+        """When the training segments of ``work`` (with a checkpoint write after each but the last) and the upload,
+        starting at ``work.t``, end, if only a cancel can cut them; else None."""
         shared = self.shared
         if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
             return None
         clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
         if clock is None:
             return None
-        end = segment_ends(self.env.now, busy_s, checkpoint_s)[-1]
+        end = segment_ends(work.t, work.busy_s, work.checkpoint_s)[-1]
         end += self.uplink.transfer_time(shared.model_bytes)
         return end if clock.when > end else None
 
@@ -150,9 +244,8 @@ class Attempts:
             yield from self.send(link, nbytes)
         return self.env.now
 
-    def plan(self, rnd: Round, data: int, state: TrainState, seed: int, stops: list[int], busy_s: list[float], checkpoint_s: float,
-             t: float) -> None:  # fmt: skip
-        """Tell a planning executor which segments this attempt, starting at ``t``, will ask for.
+    def plan(self, rnd: Round, data: int, work: Work) -> None:
+        """Tell a planning executor which segments of ``work`` (starting at ``work.t``) this attempt will ask for.
 
         Segments whose compute ends after the failure already drawn for this client
         (``next_failure_s``) will never be asked for: ``useful_stop`` is the last step
@@ -161,13 +254,14 @@ class Attempts:
         plan = getattr(self.executor, "plan", None)
         if plan is None:
             return
-        ends = segment_ends(t, busy_s, checkpoint_s)
+        stops, ends = work.stops, segment_ends(work.t, work.busy_s, work.checkpoint_s)
         reached = [stop for stop, end in zip(stops, ends) if end <= self.next_failure_s]
-        plan(data, state, seed=seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else state.step, fit=rnd.fit)
+        plan(data, work.state, seed=work.seed, stop_step=stops[-1], snapshots=stops[:-1], useful_stop=reached[-1] if reached else work.state.step,
+             fit=rnd.fit)  # fmt: skip
         plan_meta = getattr(self.executor, "plan_meta", None)
         if plan_meta is not None and rnd.fit.personalize is not None and reached[-1:] == stops[-1:]:
             if ends[-1] + self.meta_seconds(data, rnd) <= self.next_failure_s:
-                plan_meta(data, rnd.fit, seed=seed)
+                plan_meta(data, rnd.fit, seed=work.seed)
 
     def diverged(self, rnd: Round, job: Job, seed: int, step: int) -> bool:
         """Training produced NaN/inf at ``step``: stop the run, or drop this update; returns whether it was dropped.

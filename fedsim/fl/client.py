@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import simpy
 
 from fedsim.checkpoint.store import MemoryStore
-from fedsim.fl.attempt import Attempts
+from fedsim.fl.attempt import Attempts, Park, Parked
 from fedsim.fl.client_shared import ClientShared
 from fedsim.fl.closed_form import Cursor, RunOver
 from fedsim.fl.interrupts import CANCELLED, FAILED, LINK_DOWN, Failure
@@ -51,7 +51,7 @@ class Client(Attempts, Repairable):
     __slots__ = (
         "env", "cid", "speed", "downlink", "uplink", "compute", "executor", "recorder", "seed", "recovery", "checkpointing",
         "store", "checkpoint_bytes", "server", "inbox", "ledger", "up", "next_failure_s", "failed_at", "repaired",
-        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "cursor", "unsaved",
+        "working_on", "sending_on", "_interrupted", "process", "shared", "on_divergence", "cursor", "unsaved", "parked",
     )  # fmt: skip
 
     def __init__(
@@ -100,6 +100,7 @@ class Client(Attempts, Repairable):
         self.cursor: Cursor | None = None  # the clock of an attempt's waits after the download, in closed form
         self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
         self.process: simpy.Process | None = None  # started by the first task (give)
+        self.parked: Parked | None = None  # an attempt waiting for one event without a process (Attempts.park)
 
     # --- failure clocks and the server call these ----------------------------------
     def fail(self, at: float | None = None) -> None:
@@ -154,6 +155,8 @@ class Client(Attempts, Repairable):
         """The run is over: work waiting for its one event (closed form) plays the waits that ended by now, and the
         last checkpoint is saved."""
         if self.cursor is not None:
+            if self.parked is not None:
+                self.wake()  # its process waits for the work's one event, and takes the run's end there
             try:
                 self.process._generator.throw(RunOver())  # type: ignore[attr-defined]  # SimPy steps no more
             except RunOver:
@@ -179,35 +182,48 @@ class Client(Attempts, Repairable):
     def _interrupt(self, cause: object) -> None:
         if self.working_on is not None and not self._interrupted:
             self._interrupted = True
+            if self.parked is not None:
+                self.wake()  # its process waits where the attempt parked, and takes the interrupt there
             self.process.interrupt(cause)
 
     # --- the process ---------------------------------------------------------------
     def give(self, task: Task) -> None:
-        """Queue ``task``; the first one starts this client's process, so a client never given one holds none."""
+        """Queue ``task``; the first one starts this client's process, so a client never given one holds none (nor
+        one whose attempt is parked: the process that goes on with it takes the task after)."""
         self.inbox.put(task)
-        if self.process is None:
+        if self.process is None and self.parked is None:
             self.process = Started(self.env, self.run())
 
-    def run(self):
-        """Serve tasks forever, one at a time, in arrival order, from the one whose arrival started the process."""
-        task: Task = self.inbox.take()  # type: ignore[assignment]
+    def run(self, parked: Parked | None = None):
+        """Serve tasks forever, one at a time, in arrival order, from the one whose arrival started the process, or
+        from ``parked`` work (its event, or a cancel, started the process: :meth:`wake`). A task's attempt that parks
+        ends the process."""
+        task: Task | None = self.inbox.take() if parked is None else None  # type: ignore[assignment]
         while True:
-            if self.shared.sleepers is not None:  # failures due while idle are played now, before the task looks at them
+            if task is not None and self.shared.sleepers is not None:  # failures due while idle are played now
                 self.shared.sleepers.catch_up(self.cid, self.env.now)
-            if task.dropout or task.straggler:
+            if task is not None and (task.dropout or task.straggler):
                 value = float(task.job.epochs) if task.straggler and task.job is not None and task.job.epochs else float("nan")
                 self.recorder.event("dropout" if task.dropout else "straggler", client=self.cid, round=task.round.number, value=value)
                 yield from self.uplink.send(0)
                 task.round.dropped(self.cid)
             else:
-                yield from self.serve(task.round, task.job or Job(data=self.cid, origin=self.cid))
+                try:
+                    if task is None:
+                        yield from self.serve(parked.rnd, parked.job, parked)  # type: ignore[union-attr]
+                    else:
+                        yield from self.serve(task.round, task.job or Job(data=self.cid, origin=self.cid))
+                except Park:
+                    self.process = None  # the parked attempt's event starts the process that goes on with it
+                    return
                 self.save()
+            parked = None  # not held while the process waits
             task = yield self.inbox.get()
 
-    def serve(self, rnd: Round, job: Job):
-        """Attempt ``job`` until it is delivered or the server stops wanting it."""
-        key, resume = (self.cid, job.origin), False
-        while rnd.wants(key):
+    def serve(self, rnd: Round, job: Job, parked: Parked | None = None):
+        """Attempt ``job`` until it is delivered or the server stops wanting it (``parked``: go on with that attempt)."""
+        key, resume = (self.cid, job.origin), parked is not None and parked.resume
+        while parked is not None or rnd.wants(key):
             if not self.up:
                 self.watch()
                 yield self.back_up()
@@ -215,7 +231,7 @@ class Client(Attempts, Repairable):
                 continue
             self.working_on = rnd
             try:
-                delivered = yield from self.attempt(rnd, job, resume)
+                delivered = yield from self.attempt(rnd, job, resume, parked)
                 if delivered:
                     return
             except simpy.Interrupt as stop:
@@ -226,5 +242,7 @@ class Client(Attempts, Repairable):
                 kind = "work_lost" if isinstance(stop.cause, Failure) else "cancelled"
                 self.recorder.event(kind, client=self.cid, round=rnd.number)
             finally:
-                self.working_on = self.cursor = None
+                parked = None
+                if self.parked is None:  # a parked attempt keeps its round and its cursor
+                    self.working_on = self.cursor = None
         self.ledger.lose(keep_banked=False)

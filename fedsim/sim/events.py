@@ -72,3 +72,18 @@ class Started(simpy.Process):
         start.callbacks.append(self._resume)  # type: ignore[union-attr]
         start.succeed(env)
         self._target = start  # type: ignore[assignment]
+
+    @classmethod
+    def at_once(cls, env: simpy.Environment, generator: Generator) -> Started:
+        """A process that runs now, inside its caller (an event's callback, another process's step), up to its first
+        wait for an event still to come: where a process waiting at that point would be."""
+        process = cls.__new__(cls)
+        process.env, process.callbacks, process._generator = env, [], generator
+        caller = env._active_proc
+        process._resume(_BEGUN)
+        env._active_proc = caller  # SimPy's step sets it for the process it resumes, and clears it after
+        return process
+
+
+_BEGUN = Instant()  # what a new process is resumed with: an event that has happened, with no value
+_BEGUN.callbacks = None
