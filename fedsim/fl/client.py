@@ -99,7 +99,7 @@ class Client(Attempts, Repairable):
         self._interrupted = False
         self.cursor: Cursor | None = None  # the clock of an attempt's waits after the download, in closed form
         self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
-        self.process: simpy.Process | None = None  # started by the first task (give)
+        self.process: Started | None = None  # started by the first task (give)
         self.parked: Parked | None = None  # an attempt waiting for one event without a process (Attempts.park)
 
     # --- failure clocks and the server call these ----------------------------------

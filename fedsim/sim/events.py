@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Callable, Generator
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, PENDING, Interruption
 
 
 class Instant:
@@ -55,34 +55,70 @@ def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], N
     event_at(env, when).callbacks.append(callback)  # type: ignore[union-attr]
 
 
-class Started(simpy.Process):
-    """A process that starts at the current instant after the events already queued for it, where a process waiting
-    for a triggered event would resume (SimPy starts a new process before them).
+class Started:
+    """A client's process: SimPy's process loop (``simpy.Process._resume``) in a slotted object, started at the current
+    instant after the events already queued for it, where a process waiting for a triggered event would resume (SimPy
+    starts a new process before them).
 
     So a client's process can start with its first task instead of waiting for it from
     time 0: it runs at the instant and place in the queue where the task's hand-over
-    would have resumed it, with one event instead of two, and an idle fleet holds no
-    processes at all."""
+    would have resumed it, and an idle fleet holds no processes at all. Nothing waits
+    for a client's process, so its end is not an event (SimPy's is one more per
+    process); an error in it propagates out of the event loop at once. It can be
+    interrupted as a SimPy process can (``simpy.events.Interruption`` reads what it
+    reads of one).
+    """
+
+    __slots__ = ("env", "_generator", "_target", "_value")
 
     def __init__(self, env: simpy.Environment, generator: Generator) -> None:
-        self.env = env  # what Process.__init__ sets, but its start is an Instant at NORMAL priority, not URGENT
-        self.callbacks = []
-        self._generator = generator
+        self.env, self._generator, self._value = env, generator, PENDING
         start = Instant()
         start.callbacks.append(self._resume)  # type: ignore[union-attr]
         start.succeed(env)
-        self._target = start  # type: ignore[assignment]
+        self._target: object = start
 
     @classmethod
     def at_once(cls, env: simpy.Environment, generator: Generator) -> Started:
         """A process that runs now, inside its caller (an event's callback, another process's step), up to its first
         wait for an event still to come: where a process waiting at that point would be."""
         process = cls.__new__(cls)
-        process.env, process.callbacks, process._generator = env, [], generator
+        process.env, process._generator, process._value = env, generator, PENDING
         caller = env._active_proc
         process._resume(_BEGUN)
-        env._active_proc = caller  # SimPy's step sets it for the process it resumes, and clears it after
+        env._active_proc = caller  # the loop below sets it for the process it resumes, and clears it after
         return process
+
+    @property
+    def is_alive(self) -> bool:
+        return self._value is PENDING
+
+    def interrupt(self, cause: object = None) -> None:
+        """Throw ``simpy.Interrupt(cause)`` into the process at its wait, before the other events of this instant."""
+        Interruption(self, cause)  # type: ignore[arg-type]
+
+    def _resume(self, event: Instant | simpy.Event) -> None:
+        """Send ``event``'s value (or throw its exception) into the generator until it waits for an event still to
+        come, or ends: SimPy's loop, less what a process that others wait for needs."""
+        env = self.env
+        env._active_proc = self  # type: ignore[assignment]
+        while True:
+            try:
+                if event._ok:
+                    event = self._generator.send(event._value)
+                else:
+                    event._defused = True  # type: ignore[union-attr]
+                    exc = type(event._value)(*event._value.args)  # type: ignore[union-attr]
+                    exc.__cause__ = event._value  # type: ignore[assignment]
+                    event = self._generator.throw(exc)
+            except StopIteration:
+                self._value = self._target = None  # ended: nothing waits for it
+                break
+            if event.callbacks is not None:
+                event.callbacks.append(self._resume)  # type: ignore[union-attr]
+                self._target = event
+                break
+        env._active_proc = None
 
 
 _BEGUN = Instant()  # what a new process is resumed with: an event that has happened, with no value
