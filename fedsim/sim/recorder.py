@@ -94,7 +94,7 @@ class EventLog(Sequence[Event]):
         columns |= {"client": column(self.client, np.int32, np.int64), "round": column(self.round, np.int32, np.int64)}
         columns["value"] = column(self.value, np.float64)
         rows = None  # the order is spent: freed before the strings are made
-        columns["kind"] = pd.Index(self.names, dtype="str").take(columns["kind"]).array  # pandas' strings, no object per row
+        columns["kind"] = _strings(self.names, columns["kind"])
         return pd.DataFrame(columns, copy=False)  # the columns are new arrays: no second copy of the log
 
     def mean(self, kind: str) -> float:
@@ -121,6 +121,18 @@ class EventLog(Sequence[Event]):
         table = pd.DataFrame({"round": seen // len(self.names) + low, "kind": np.array(self.names, dtype=object)[seen % len(self.names)],
                               "count": total[seen]})  # fmt: skip
         return table.sort_values(["round", "kind"], kind="stable", ignore_index=True)
+
+
+def _strings(names: list[str], codes: np.ndarray, chunk: int = 1 << 20) -> pd.api.extensions.ExtensionArray:
+    """``names[code]`` for every code, as pandas' strings (no object per row), taken ``chunk`` codes at a time into one
+    chunked Arrow column: tens of millions of rows never need their codes widened to 64 bits, nor the strings copied
+    into one buffer."""
+    import pandas as pd
+    import pyarrow as pa
+
+    dictionary = pa.array(names, type=pa.large_string())
+    parts = [dictionary.take(pa.array(codes[i : i + chunk])) for i in range(0, len(codes), chunk)]
+    return pd.array(pa.chunked_array(parts, type=pa.large_string()), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _view(buffer: array, dtype: type) -> np.ndarray:
