@@ -38,7 +38,7 @@ class Work:
 
     __slots__ = ("state", "t", "checkpoint_s", "stops", "busy_s", "seed")
 
-    def __init__(self, state: TrainState, t: float, checkpoint_s: float, stops: list[int], busy_s: list[float], seed: int) -> None:
+    def __init__(self, state: TrainState, t: float, checkpoint_s: float, stops: tuple[int, ...], busy_s: tuple[float, ...], seed: int) -> None:
         self.state, self.t, self.checkpoint_s, self.stops, self.busy_s, self.seed = state, t, checkpoint_s, stops, busy_s, seed
 
 
@@ -81,7 +81,7 @@ class Attempts:
             work = parked.work
             if self.cursor is None:  # parked in its download and woken before its end (a cancel): wait for it here
                 yield parked.event
-                self.start(rnd, job, work, fresh=True, end=parked.end)
+                self.start_training(rnd, job, work, fresh=True, end=parked.end)
         if self.cursor is not None and self.cursor.pending is not None:  # closed form: the one event
             if parked is None:
                 self.park(Parked(rnd, job, resume, self.cursor.pending, work))
@@ -132,7 +132,7 @@ class Attempts:
         return accepted
 
     def begin(self, rnd: Round, job: Job, resume: bool):
-        """Restore or download, then start the training (:meth:`start`); its :class:`Work`, or None when not one step
+        """Restore or download, then start the training (:meth:`start_training`); its :class:`Work`, or None when not one step
         fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the process
         until the download's end (:meth:`park`), which starts the training without one."""
         state = (yield from self.restore(rnd, job)) if resume else None
@@ -155,7 +155,7 @@ class Attempts:
             rnd.give_up((self.cid, job.origin))
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return None
-        self.start(rnd, job, work, fresh)
+        self.start_training(rnd, job, work, fresh)
         return work
 
     def lay_out(self, rnd: Round, job: Job, state: TrainState, t: float) -> Work:
@@ -164,7 +164,7 @@ class Attempts:
         stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, self.shared.model_bytes)
         return Work(state, t, checkpoint_s, stops, busy_s, self.train_seed(rnd, job.origin))
 
-    def start(self, rnd: Round, job: Job, work: Work, fresh: bool, end: float | None = None) -> None:
+    def start_training(self, rnd: Round, job: Job, work: Work, fresh: bool, end: float | None = None) -> None:
         """The training begins (at ``work.t``, now): one event for all of it when only a cancel can cut it (at ``end``,
         if known: :meth:`chain_end`), the executor told what it will be asked for, the first segment's row."""
         if end is None and fresh:
@@ -191,7 +191,7 @@ class Attempts:
     def downloaded(self, _: object) -> None:
         """A parked download ended: the training starts, parked until its one event."""
         parked = self.parked
-        self.start(parked.rnd, parked.job, parked.work, fresh=True, end=parked.end)  # type: ignore[union-attr]
+        self.start_training(parked.rnd, parked.job, parked.work, fresh=True, end=parked.end)  # type: ignore[union-attr]
         parked.event = self.cursor.pending  # type: ignore[union-attr]
         parked.event.callbacks.append(self.wake)  # type: ignore[union-attr]
 
@@ -202,9 +202,10 @@ class Attempts:
         callbacks = parked.event.callbacks  # type: ignore[union-attr]
         if callbacks is not None:  # woken before its event (a cancel, the run's end): its process waits for it
             callbacks.remove(self.downloaded if self.cursor is None else self.wake)
-        self.process = Started.at_once(self.env, self.run(parked))
+        self.process = Started(self.env, self.run(parked))  # held before it runs: it may end at once
+        self.process.run_now()
 
-    def segments(self, rnd: Round, job: Job, start: int, checkpoint_s: float, nbytes: int) -> tuple[list[int], list[float]]:
+    def segments(self, rnd: Round, job: Job, start: int, checkpoint_s: float, nbytes: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
         """Where the training from step ``start`` stops (at each checkpoint, then at its last step) and each segment's
         compute seconds; the last stop is ``start`` when not one step fits before a partial round's deadline.
 
@@ -215,9 +216,9 @@ class Attempts:
             total = steps_by(rnd.deadline, step_s, self.checkpointing, checkpoint_s, start=start, now=self.env.now,
                              upload_s=self.uplink.transfer_time(nbytes))  # fmt: skip
             if total <= start:
-                return [start], []
+                return (start,), ()
             step_s = step_s[:total]
-        stops = [*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s)]
+        stops = (*checkpoint_steps(step_s, self.checkpointing, start=start), len(step_s))
         return stops, segment_seconds(step_s, stops, start)
 
     def chain_end(self, rnd: Round, work: Work) -> float | None:

@@ -23,7 +23,7 @@ from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint
 from fedsim.fl.round import Round, Task
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.events import Started
+from fedsim.sim.events import Started, call_at
 from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
@@ -191,8 +191,14 @@ class Client(Attempts, Repairable):
         """Queue ``task``; the first one starts this client's process, so a client never given one holds none (nor
         one whose attempt is parked: the process that goes on with it takes the task after)."""
         self.inbox.put(task)
-        if self.process is None and self.parked is None:
-            self.process = Started(self.env, self.run())
+        if self.process is None and self.parked is None and len(self.inbox.items) == 1:  # else one is started, or will be
+            call_at(self.env, self.env.now, self.start)
+
+    def start(self, _: object = None) -> None:
+        """Start the process, at the instant of the task that starts it, after the events already queued for it: where
+        a process waiting for the task would resume. Made only now, so a round's tasks handed out hold none."""
+        self.process = Started(self.env, self.run())  # held before it runs: it may end at once
+        self.process.run_now()
 
     def run(self, parked: Parked | None = None):
         """Serve tasks forever, one at a time, in arrival order, from the one whose arrival started the process, or
@@ -218,6 +224,9 @@ class Client(Attempts, Repairable):
                     return
                 self.save()
             parked = None  # not held while the process waits
+            if not self.inbox.items:  # nothing queued: the process ends, and the next task starts one (give)
+                self.process = None
+                return
             task = yield self.inbox.get()
 
     def serve(self, rnd: Round, job: Job, parked: Parked | None = None):

@@ -14,16 +14,19 @@ and so does the end of the run (:class:`RunOver`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import simpy
 
 
-def segment_seconds(step_seconds: np.ndarray, stops: list[int], start: int) -> list[float]:
-    """Compute seconds of each training segment: steps ``start``→``stops[0]``, then to each next stop."""
-    return [float(step_seconds[a:b].sum()) for a, b in zip([start, *stops[:-1]], stops)]
+def segment_seconds(step_seconds: np.ndarray, stops: Sequence[int], start: int) -> tuple[float, ...]:
+    """Compute seconds of each training segment: steps ``start``→``stops[0]``, then to each next stop (a tuple: a
+    million attempts in flight hold one each)."""
+    return tuple([float(step_seconds[a:b].sum()) for a, b in zip([start, *stops[:-1]], stops)])
 
 
-def segment_ends(t: float, busy_s: list[float], checkpoint_s: float) -> list[float]:
+def segment_ends(t: float, busy_s: Sequence[float], checkpoint_s: float) -> list[float]:
     """The instant each training segment of ``busy_s`` seconds ends, beginning at ``t``, with a checkpoint write of
     ``checkpoint_s`` after each but the last: the sums the client's timeouts make."""
     ends = []

@@ -73,21 +73,14 @@ class Started:
 
     def __init__(self, env: simpy.Environment, generator: Generator) -> None:
         self.env, self._generator, self._value = env, generator, PENDING
-        start = Instant()
-        start.callbacks.append(self._resume)  # type: ignore[union-attr]
-        start.succeed(env)
-        self._target: object = start
+        self._target: object = None
 
-    @classmethod
-    def at_once(cls, env: simpy.Environment, generator: Generator) -> Started:
-        """A process that runs now, inside its caller (an event's callback, another process's step), up to its first
-        wait for an event still to come: where a process waiting at that point would be."""
-        process = cls.__new__(cls)
-        process.env, process._generator, process._value = env, generator, PENDING
-        caller = env._active_proc
-        process._resume(_BEGUN)
-        env._active_proc = caller  # the loop below sets it for the process it resumes, and clears it after
-        return process
+    def run_now(self) -> None:
+        """Start now, inside the caller (an event's callback, another process's step), and run up to the first wait
+        for an event still to come: where a process waiting at that point would be."""
+        caller = self.env._active_proc
+        self._resume(_BEGUN)
+        self.env._active_proc = caller  # the loop below sets it for the process it resumes, and clears it after
 
     @property
     def is_alive(self) -> bool:

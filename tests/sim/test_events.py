@@ -73,7 +73,7 @@ def test_a_started_process_runs_after_the_events_queued_for_its_instant():
     def starter():
         yield env.timeout(1.0)
         env.timeout(0).callbacks.append(lambda _: log.append((env.now, "queued")))
-        Started(env, body("started"))
+        call_at(env, env.now, lambda _: Started(env, body("started")).run_now())  # as a client's first task starts it
         env.process(body("simpy"))  # SimPy starts its processes before what is queued
 
     env.process(starter())
