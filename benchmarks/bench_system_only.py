@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
             direct = out["scheduled_events"] - sum(_Mixed.mix.values())
-            print(f"# {name}: {direct / n:6.2f} SimPy events per client: slotted events pushed straight onto the queue (fedsim.sim.events: transfers, holds, chain ends, armed failure clocks, hand-overs, process and clock starts)")
+            print(f"# {name}: {direct / n:6.2f} SimPy events per client: slotted events pushed straight onto the queue (fedsim.sim.events: transfers, holds, chain ends, armed failure clocks, process and clock starts, next tasks)")
             _Mixed.mix.clear()
         if not args.json:
             share = f" ({args.fraction:g} of them a round)" if args.fraction < 1 else ""

@@ -2,9 +2,10 @@
 
 The client's side of the work, apart from its lifecycle (:mod:`fedsim.fl.client`):
 what each wait is, what it logs and accounts, and how it is waited for, phase by phase
-or, when only a cancel can cut it, as one event (:mod:`fedsim.fl.closed_form`). The
-real training is a call to the executor made when a simulated compute segment ends, so
-work that a failure cuts short is never computed at all.
+or, when only a cancel can cut it, as one event (:mod:`fedsim.fl.closed_form`), during
+which the client holds no process (:meth:`Attempts.park`). The real training is a call
+to the executor made when a simulated compute segment ends, so work that a failure cuts
+short is never computed at all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
 from fedsim.fl.round import Round
 from fedsim.seeding import torch_seed
-from fedsim.sim.events import Instant, Started, event_at, timeout
+from fedsim.sim.events import Instant, Process, event_at, timeout
 from fedsim.sim.network import Link
 from fedsim.train.local import TrainState
 
@@ -202,7 +203,7 @@ class Attempts:
         callbacks = parked.event.callbacks  # type: ignore[union-attr]
         if callbacks is not None:  # woken before its event (a cancel, the run's end): its process waits for it
             callbacks.remove(self.downloaded if self.cursor is None else self.wake)
-        self.process = Started(self.env, self.run(parked))  # held before it runs: it may end at once
+        self.process = Process(self.env, self.run(parked))  # held before it runs: it may end at once
         self.process.run_now()
 
     def segments(self, rnd: Round, job: Job, start: int, checkpoint_s: float, nbytes: int) -> tuple[tuple[int, ...], tuple[float, ...]]:

@@ -23,7 +23,7 @@ from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint
 from fedsim.fl.round import Round, Task
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.events import Started, call_at
+from fedsim.sim.events import Process, call_at
 from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger
@@ -44,8 +44,8 @@ class Client(Attempts, Repairable):
     """A federated client with its links, speed, failure state and time ledger.
 
     Slotted, with its inbox, links and ledger slotted too, and events made only when
-    needed (``repaired`` once a task waits for a repair, its process once it is given a
-    task): a million of them fit in a few GiB.
+    needed (``repaired`` once a task waits for a repair, its process while it has a task
+    and its attempt is not parked): a million of them fit in a few GiB.
     """
 
     __slots__ = (
@@ -99,7 +99,7 @@ class Client(Attempts, Repairable):
         self._interrupted = False
         self.cursor: Cursor | None = None  # the clock of an attempt's waits after the download, in closed form
         self.unsaved: tuple[str, dict] | None = None  # the last checkpoint, saved when it could be read (pure executor)
-        self.process: Started | None = None  # started by the first task (give)
+        self.process: Process | None = None  # while it has a task and no parked attempt (give, wake)
         self.parked: Parked | None = None  # an attempt waiting for one event without a process (Attempts.park)
 
     # --- failure clocks and the server call these ----------------------------------
@@ -197,7 +197,7 @@ class Client(Attempts, Repairable):
     def start(self, _: object = None) -> None:
         """Start the process, at the instant of the task that starts it, after the events already queued for it: where
         a process waiting for the task would resume. Made only now, so a round's tasks handed out hold none."""
-        self.process = Started(self.env, self.run())  # held before it runs: it may end at once
+        self.process = Process(self.env, self.run())  # held before it runs: it may end at once
         self.process.run_now()
 
     def run(self, parked: Parked | None = None):

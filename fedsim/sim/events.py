@@ -2,12 +2,13 @@
 
 A SimPy event keeps its attributes in an instance dictionary: a timeout is about 200
 bytes and a dozen attribute writes. A million clients each hold one (a transfer, a
-training chain's end, an armed failure clock, the wait for the next task), so those use
+training chain's end, an armed failure clock, the start of a process), so those use
 :class:`Instant`, slotted, which has all that SimPy's loop and a waiting process read of
 an event (``callbacks``, ``_ok``, ``_value``). Each is pushed onto the queue as
 :meth:`simpy.Environment.schedule` pushes a triggered event, with the next event id, so
 it is processed at the same place as the SimPy event it stands for. They cannot be
-combined with ``|`` or ``&``: waits that need a condition use SimPy's own events.
+combined with ``|`` or ``&``: waits that need a condition use SimPy's own events. A
+client's process is a slotted :class:`Process` too.
 """
 
 from __future__ import annotations
@@ -55,18 +56,17 @@ def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], N
     event_at(env, when).callbacks.append(callback)  # type: ignore[union-attr]
 
 
-class Started:
-    """A client's process: SimPy's process loop (``simpy.Process._resume``) in a slotted object, started at the current
-    instant after the events already queued for it, where a process waiting for a triggered event would resume (SimPy
-    starts a new process before them).
+class Process:
+    """A client's process: SimPy's process loop (``simpy.Process._resume``) in a slotted object, which starts when
+    :meth:`run_now` says, inside its caller.
 
-    So a client's process can start with its first task instead of waiting for it from
-    time 0: it runs at the instant and place in the queue where the task's hand-over
-    would have resumed it, and an idle fleet holds no processes at all. Nothing waits
-    for a client's process, so its end is not an event (SimPy's is one more per
-    process); an error in it propagates out of the event loop at once. It can be
-    interrupted as a SimPy process can (``simpy.events.Interruption`` reads what it
-    reads of one).
+    A client's process starts with its first task, from an event at the task's instant
+    after the events already queued for it (where a process waiting for the task would
+    resume), and ends when its inbox is empty or its attempt parks: an idle fleet holds
+    no processes at all. Nothing waits for a client's process, so its end is not an
+    event (SimPy's is one more per process); an error in it propagates out of the event
+    loop at once. It can be interrupted as a SimPy process can
+    (``simpy.events.Interruption`` reads what it reads of one).
     """
 
     __slots__ = ("env", "_generator", "_target", "_value")

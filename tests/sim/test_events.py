@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import simpy
 
-from fedsim.sim.events import Instant, Started, call_at, event_at, timeout
+from fedsim.sim.events import Instant, Process, call_at, event_at, timeout
 
 
 def _race(wait) -> list[tuple[float, str]]:
@@ -73,7 +73,7 @@ def test_a_started_process_runs_after_the_events_queued_for_its_instant():
     def starter():
         yield env.timeout(1.0)
         env.timeout(0).callbacks.append(lambda _: log.append((env.now, "queued")))
-        call_at(env, env.now, lambda _: Started(env, body("started")).run_now())  # as a client's first task starts it
+        call_at(env, env.now, lambda _: Process(env, body("started")).run_now())  # as a client's first task starts it
         env.process(body("simpy"))  # SimPy starts its processes before what is queued
 
     env.process(starter())
