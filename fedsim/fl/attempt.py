@@ -133,9 +133,9 @@ class Attempts:
         return accepted
 
     def begin(self, rnd: Round, job: Job, resume: bool):
-        """Restore or download, then start the training (:meth:`start_training`); its :class:`Work`, or None when not one step
-        fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the process
-        until the download's end (:meth:`park`), which starts the training without one."""
+        """Restore or download, then start the training (:meth:`start_training`); its :class:`Work`, or None when not
+        one step fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the
+        process until the download's end (:meth:`park`), which starts the training without one."""
         state = (yield from self.restore(rnd, job)) if resume else None
         fresh, work = state is None, None
         if fresh:
