@@ -137,9 +137,10 @@ class FailureClock:
     """Waits a Weibull lifetime, breaks ``target``, waits the repair, restores it, and so on.
 
     The unit is as good as new after each repair, so lifetimes are i.i.d. Weibull.
-    ``on_draw(ttfs, fails_at)`` sees every lifetime drawn, in order, the last failing at ``fails_at`` (tests check them against
-    Weibull(k, λ)). ``rng`` is the clock's generator, or a fleet's
-    :class:`~fedsim.streams.Streams` and the clock's ``index`` in it: then the generator
+    ``on_draw(ttfs, fails_at)`` sees every lifetime drawn, in order, the last failing
+    at ``fails_at`` (tests check them against Weibull(k, λ)). ``rng`` is the clock's
+    generator, or a fleet's :class:`~fedsim.streams.Streams` and the clock's ``index``
+    in it: then the generator
     is made for the first lifetime and dropped again until the unit fails (most never do
     in a short run), and made anew then, replaying that first draw, so the draws are the
     same either way. Each transition is a step that says when the next one falls;
