@@ -30,11 +30,10 @@ class Instant:
         self._ok = True
         self._value: object = None
 
-    def succeed(self, env: simpy.Environment, value: object = None, priority: int = NORMAL) -> None:
-        """Happen now with ``value``, after the events already queued for this instant (``simpy.Event.succeed``), or
-        before them at priority ``URGENT`` (as SimPy starts a process)."""
+    def succeed(self, env: simpy.Environment, value: object = None) -> None:
+        """Happen now with ``value``, after the events already queued for this instant (``simpy.Event.succeed``)."""
         self._value = value
-        heapq.heappush(env._queue, (env._now, priority, next(env._eid), self))
+        heapq.heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
 
 
 def timeout(env: simpy.Environment, delay: float) -> Instant:
@@ -43,17 +42,19 @@ def timeout(env: simpy.Environment, delay: float) -> Instant:
     return event_at(env, env._now + delay)
 
 
-def event_at(env: simpy.Environment, when: float) -> Instant:
+def event_at(env: simpy.Environment, when: float, priority: int = NORMAL) -> Instant:
     """An event that happens at virtual time ``when`` exactly (a timeout lands at ``now + (when − now)``, which can
-    round differently), after the events already queued for that instant."""
+    round differently), after the events already queued for that instant (before them at priority ``URGENT``, as
+    SimPy starts a process)."""
     event = Instant()
-    heapq.heappush(env._queue, (when, NORMAL, next(env._eid), event))
+    heapq.heappush(env._queue, (when, priority, next(env._eid), event))
     return event
 
 
-def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], None]) -> None:
-    """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant."""
-    event_at(env, when).callbacks.append(callback)  # type: ignore[union-attr]
+def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], None], priority: int = NORMAL) -> None:
+    """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant (before
+    them at priority ``URGENT``)."""
+    event_at(env, when, priority).callbacks.append(callback)  # type: ignore[union-attr]
 
 
 class Process:

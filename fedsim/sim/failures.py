@@ -24,7 +24,7 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
-from fedsim.sim.events import Instant
+from fedsim.sim.events import Instant, call_at
 from fedsim.streams import Streams
 
 
@@ -125,9 +125,7 @@ class FailureModel:
 
 def start_now(env: simpy.Environment, callback: Callable[[Instant], None]) -> None:
     """Call ``callback`` at the current instant, before the ordinary events queued for it, as SimPy starts a process."""
-    event = Instant()
-    event.callbacks.append(callback)  # type: ignore[union-attr]
-    event.succeed(env, priority=URGENT)
+    call_at(env, env.now, callback, URGENT)
 
 
 Step = Callable[[float], tuple[float, "Step"]]  # a transition at virtual time t: (delay to the next one, the next one)
