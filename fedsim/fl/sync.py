@@ -42,7 +42,8 @@ class SyncRounds(ServerProtocol):
         rules, recorder, state = s.rules, s.recorder, s.state
         number, start = state.number, s.env.now
         failures_before = recorder.count("failure")
-        alive = [c.cid for c in s.clients if c.cid not in s.suspected] or [c.cid for c in s.clients]
+        suspected = s.suspected  # the detector's own dict: it changes as the detector learns, and this sees it
+        alive = [c.cid for c in s.clients if c.cid not in suspected] or [c.cid for c in s.clients]
         selected = s.strategy.configure_round(number, alive, rng(rules.seed, "selection", number))
         drops = self.dropouts(number, selected)
         epochs = self.straggler_epochs(number, selected)
@@ -55,7 +56,7 @@ class SyncRounds(ServerProtocol):
             job = Job(data=cid, origin=cid, epochs=k) if k is not None else None
             s.clients[cid].give(Task(rnd, dropout=bool(drop), job=job, straggler=k is not None and not partial))
         for cid in selected:
-            if cid in s.suspected:
+            if cid in suspected:
                 self.handle_failure(rnd, cid)
         if rules.policy.kind == "deadline":
             yield rnd.all_in | s.env.timeout(rules.policy.deadline_s)

@@ -13,7 +13,9 @@ on arrays (:mod:`fedsim.pcg64_arrays`), each clock keeping its own stream.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -102,7 +104,7 @@ class SleepingClock(FailureClock):
     def catch_up(self, now: float) -> None:
         """Play every transition due by ``now``, in order: one by one, or in one go when the target is idle."""
         while self.when <= now:
-            if self.step != self._first and getattr(self.model.repair, "exponentials", None) is not None and self.target.idle:  # type: ignore[attr-defined]
+            if self.step != self._first and _bulk_repairs(self.model) and self.target.idle:  # type: ignore[attr-defined]
                 self._lapse(now)
                 return
             self.advance()
@@ -237,22 +239,23 @@ class Sleepers:
         if not len(due):
             return
         clocks: list[SleepingClock] = [self.clocks[i] for i in due.tolist()]  # type: ignore[misc]
-        groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
-        drawable: dict[int, bool] = {}  # by failure model: whether its repairs can be drawn for together
-        together = []
-        for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist()):
-            key = id(clock.model)
-            if (can := drawable.get(key)) is None:
-                can = drawable[key] = getattr(clock.model.repair, "exponentials", None) is not None  # type: ignore[union-attr]
-            together.append(can and clock.target.idle and (parked or clock.streams is not None))  # type: ignore[union-attr]
-            if together[-1]:
-                groups.setdefault(key, []).append(clock)
-        drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
-        for clock, in_bulk in zip(clocks, together):
-            if in_bulk:
-                next(drawn[id(clock.model)])
-            else:
-                clock.catch_up(now)
+        models = {id(clock.model): clock.model for clock in clocks}  # a fleet's clocks share one, as a rule
+        bulk = {key: _bulk_repairs(model) for key, model in models.items()}
+        together = [clock.target.idle and (parked or clock.streams is not None) and bulk[id(clock.model)]  # type: ignore[union-attr]
+                    for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist())]  # fmt: skip
+        if len(models) == 1 and all(together):  # the usual case: nothing to interleave
+            deque(self._draw_in_chunks(clocks, now), maxlen=0)
+        else:
+            groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
+            for clock, in_bulk in zip(clocks, together):
+                if in_bulk:
+                    groups.setdefault(id(clock.model), []).append(clock)
+            drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
+            for clock, in_bulk in zip(clocks, together):
+                if in_bulk:
+                    next(drawn[id(clock.model)])
+                else:
+                    clock.catch_up(now)
         self.when[due] = [clock.when for clock in clocks]  # nothing above reads a settled clock's entry
 
     def _draw_in_chunks(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
@@ -297,7 +300,7 @@ class Sleepers:
             rows.append((active[transition], at[transition], step[transition] == _FAILS))
             lifetime = step != _FAILS
             delay = law.mean * e[active] if law.exponentials else np.full(len(active), law.mean)  # type: ignore[union-attr]
-            delay[lifetime] = scale * np.array([math.pow(v, inv) for v in e[active[lifetime]].tolist()])
+            delay[lifetime] = scale * np.array(list(map(math.pow, e[active[lifetime]].tolist(), repeat(inv))))
             t[active] = at + delay
             lives.append((active[lifetime], delay[lifetime], t[active[lifetime]]))
             phase[active] = np.where(lifetime, _FAILS, _REPAIRS)
@@ -307,14 +310,21 @@ class Sleepers:
         if self.log is not None:
             self.log(times, failed, index[rows_of])
         times_at, lifetimes_at = _bounds(rows_of, m), _bounds(lives_of, m)
-        times, lifetimes, ends = times.tolist(), lifetimes.tolist(), ends.tolist()
-        for j, (clock, when, step, failing) in enumerate(zip(clocks, t.tolist(), phase.tolist(), (started != _REPAIRS).tolist())):
+        times, lifetimes, ends, logged = times.tolist(), lifetimes.tolist(), ends.tolist(), self.log is not None
+        for clock, when, step, failing, lives, lives_end, rows, rows_end in zip(
+            clocks, t.tolist(), phase.tolist(), (started != _REPAIRS).tolist(), lifetimes_at, lifetimes_at[1:], times_at, times_at[1:]
+        ):
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back  # every clock took a step
-            if clock.on_draw is not None and lifetimes_at[j] < lifetimes_at[j + 1]:  # one call for all its lifetimes
-                clock.on_draw(lifetimes[lifetimes_at[j] : lifetimes_at[j + 1]], ends[lifetimes_at[j + 1] - 1])
-            if times_at[j] < times_at[j + 1]:
-                clock.target.lapse(times[times_at[j] : times_at[j + 1]], failing, self.log is not None)  # type: ignore[attr-defined]
+            if lives < lives_end and clock.on_draw is not None:  # one call for all its lifetimes
+                clock.on_draw(lifetimes[lives:lives_end], ends[lives_end - 1])
+            if rows < rows_end:
+                clock.target.lapse(times[rows:rows_end], failing, logged)  # type: ignore[attr-defined]
             yield
+
+
+def _bulk_repairs(model: FailureModel) -> bool:
+    """Whether ``model``'s repairs can be drawn for many clocks together (fixed or exponential)."""
+    return getattr(model.repair, "exponentials", None) is not None
 
 
 CHUNK = 1 << 16  # clocks drawn for together: their transitions' columns stay tens of MB, not GBs at a million
