@@ -21,6 +21,14 @@ as any second run in a process finds it. Peak RSS is the process's high-water ma
     python benchmarks/bench_system_only.py --clients 10000 --tau 0.5 --phase-by-phase   # closed form vs one event per wait
     python benchmarks/bench_system_only.py --clients 200000 --rounds 1 --phases   # where the time and the memory go
     python benchmarks/bench_system_only.py --clients 1000000 --rounds 3 --fraction 0.1 --json   # a tenth of the fleet a round
+    python benchmarks/bench_system_only.py --clients 5000 --rounds 1 --bytecodes   # Python's work per client, machine-independent
+
+``--bytecodes`` counts the Python bytecodes the run executes (a tracer on every opcode,
+some 20× slower): per client-round, by module and by function, beside plain SimPy's per
+event. Unlike the wall time, the count is the same on every machine and under any load
+(for the same Python), so it measures what a change to the engine saves where shared
+machines drift by tens of percent between runs. Work done in C (numpy's arrays, SimPy's
+heap) is not counted.
 """
 
 from __future__ import annotations
@@ -129,6 +137,42 @@ def phases(t0: float):
                 setattr(owner, name, f)
 
 
+@contextlib.contextmanager
+def bytecodes(counts: Counter):
+    """Count into ``counts`` the bytecodes each Python function executes while the block runs, keyed by
+    ``(file name, first line, function)``."""
+
+    def trace(frame, event, arg):
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        code = frame.f_code
+        key = (Path(code.co_filename).name, code.co_firstlineno, code.co_name)
+
+        def opcode(frame, event, arg):
+            if event == "opcode":
+                counts[key] += 1
+            return opcode
+
+        return opcode
+
+    previous = sys.gettrace()  # a coverage tool's, say: back once counted
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+def print_bytecodes(counts: Counter, per: int, ceiling: Counter, events: int) -> None:
+    """Bytecodes per client-round (``per`` of them), by module and the top functions, against plain SimPy's per event."""
+    total, by_module = sum(counts.values()), Counter()
+    for (module, _, _), count in counts.items():
+        by_module[module] += count
+    print(f"# {total / per:,.0f} Python bytecodes per client-round; plain SimPy: {sum(ceiling.values()) / events:.1f} per event")
+    print("# by module: " + ", ".join(f"{module} {count / per:,.0f}" for module, count in by_module.most_common(12)))
+    for (module, line, name), count in counts.most_common(25):
+        print(f"# {count / per:8.1f}  {module}:{line} {name}")
+
+
 def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
     """Plain SimPy timeout events per second: ``processes`` processes sharing ``events`` timeouts."""
     env = simpy.Environment()
@@ -153,9 +197,11 @@ def simpy_ceiling(processes: int, events: int = 1_000_000) -> float:
 
 
 def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, env_class: type = _Tracked,
-             tau_s: float = float("inf"), closed_form: bool = True, timed: bool = False, fraction: float = 1.0) -> dict:  # fmt: skip
+             tau_s: float = float("inf"), closed_form: bool = True, timed: bool = False, fraction: float = 1.0,
+             counts: Counter | None = None) -> dict:  # fmt: skip
     """One system-only run of the workload on ``network`` (checkpoints every ``tau_s``, ``fraction`` of the fleet
-    selected each round); wall time and event counts (``timed``: with its :func:`phases` printed)."""
+    selected each round); wall time and event counts (``timed``: with its :func:`phases` printed; ``counts``: its
+    :func:`bytecodes` counted there)."""
     curve = LearningCurve()
     model = make_model("dnn")  # message and checkpoint sizes of the paper's DNN
     speeds = np.random.default_rng(0).lognormal(0, 0.3, n)
@@ -165,7 +211,7 @@ def run_once(n: int, rounds: int, network: NetworkSpec, failure: FailureModel, e
     real_env, simpy.Environment = simpy.Environment, env_class
     try:
         t0 = time.perf_counter()
-        with phases(t0) if timed else contextlib.nullcontext():
+        with phases(t0) if timed else contextlib.nullcontext(), bytecodes(counts) if counts is not None else contextlib.nullcontext():
             res = simulate(
                 model=model, clients=[2000] * n, speeds=speeds, strategy=FedAvg(fraction=fraction), compute=ComputeModel(0.002), network=network,
                 val=None, test=None, settings=SimSettings(seed=0, failure=failure, dropout=0.1, stopping=Stopping(max_rounds=rounds),
@@ -199,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--mix", action="store_true", help="also print the SimPy events per client by kind and scheduler (slower)")
     p.add_argument("--fraction", type=float, default=1.0, help="share of the fleet selected each round (1: all, the issue's workload)")
     p.add_argument("--phases", action="store_true", help="print the time, RSS and peak RSS as each step of the run begins and ends")
+    p.add_argument("--bytecodes", action="store_true", help="count the Python bytecodes of the first run (slow; the wall time then means nothing)")
     args = p.parse_args(argv)
     if not args.json:
         setup(args)
@@ -213,7 +260,17 @@ def main(argv: list[str] | None = None) -> dict:
         runs["unlimited, phase by phase"] = (NetworkSpec(), False)
     outs = {}
     for name, (network, closed_form) in runs.items():
-        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form, args.phases, args.fraction)
+        counts = Counter() if args.bytecodes and not outs else None
+        if counts is not None:  # one-time work (numpy's ziggurat tables read, patterns compiled) is not the run's
+            run_once(min(n, 200), 1, network, failure)
+        out = outs[name] = run_once(n, rounds, network, failure, _Mixed if args.mix else _Tracked, args.tau, closed_form, args.phases, args.fraction,
+                                    counts)  # fmt: skip
+        if counts is not None:
+            plain = Counter()
+            with bytecodes(plain):
+                simpy_ceiling(100, 20_000)
+            print_bytecodes(counts, round(n * rounds * args.fraction), plain, 20_000)
+            out["bytecodes_per_client_round"] = sum(counts.values()) / (n * rounds * args.fraction)
         if args.mix:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")

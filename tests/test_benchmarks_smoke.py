@@ -32,3 +32,12 @@ def test_a_runs_phases_are_printed_and_the_engine_is_left_as_it_was(capsys):
     steps = {line.split()[3] for line in lines}
     assert {"close", "settle", "close_all", "events_table", "clients_table"} <= steps and len(lines) % 2 == 0
     assert Recorder.settle is settle and "close" not in vars(SyncRounds)  # unwrapped again; an inherited method inherited again
+
+
+def test_bytecodes_are_counted_per_client_round_and_the_tracer_is_put_back(capsys):
+    before = sys.gettrace()
+    out = bench_system_only.main(["--quick", "--bytecodes"])
+    assert sys.gettrace() is before
+    printed = capsys.readouterr().out
+    assert "Python bytecodes per client-round" in printed and "attempt.py" in printed
+    assert 1_000 < out["bytecodes_per_client_round"] < 100_000  # thousands: a client-round is dozens of calls, not one or a million

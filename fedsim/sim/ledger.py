@@ -11,6 +11,8 @@ failure under ``restore_checkpoint`` and stays provisional for the resumed attem
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
+from operator import add, sub
 
 import numpy as np
 
@@ -51,16 +53,14 @@ class Ledger:
                 self.enter("recovery" if failing else "waiting", t)
                 failing = not failing
             return
-        totals, now = self.totals, self.now
-        waiting, recovery = totals[_WAITING], totals[_RECOVERY]
-        for t in times:
-            if failing:
-                waiting += t - now
-            else:
-                recovery += t - now
-            now, failing = t, not failing
-        totals[_WAITING], totals[_RECOVERY] = waiting, recovery
-        self.now, self.state = now, ("waiting" if failing else "recovery")
+        if not times:
+            return
+        totals = self.totals
+        spans = list(map(sub, times, [self.now, *times[:-1]]))  # each time since the transition before
+        first, second = (_WAITING, _RECOVERY) if failing else (_RECOVERY, _WAITING)  # up until a failure, down until a repair
+        totals[first] = reduce(add, spans[0::2], totals[first])  # left to right from the total: the order enter() adds in
+        totals[second] = reduce(add, spans[1::2], totals[second])
+        self.now, self.state = times[-1], ("waiting" if len(times) % 2 != failing else "recovery")
 
     def checkpointed(self) -> None:
         """A checkpoint now protects all work so far in this attempt."""
