@@ -88,10 +88,12 @@ class Ledger:
 
 def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
     """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
-    for ledger in ledgers:
+    totals = np.empty((len(ledgers), len(BUCKETS)))
+    counts = np.empty((len(ledgers), 2), dtype=np.int64)
+    for i, ledger in enumerate(ledgers):
         ledger.enter("waiting", t)
         ledger.lose(keep_banked=False)
-    totals = np.array([ledger.totals for ledger in ledgers], dtype=np.float64).reshape(len(ledgers), len(BUCKETS))
-    counts = np.array([(ledger.checkpoints, ledger.failures) for ledger in ledgers], dtype=np.int64).reshape(len(ledgers), 2)
+        totals[i] = ledger.totals
+        counts[i] = ledger.checkpoints, ledger.failures
     columns = {f"{b}_s": totals[:, j] for j, b in enumerate(BUCKETS)}
     return columns | {"total_s": np.full(len(ledgers), float(t)), "checkpoints": counts[:, 0], "failures": counts[:, 1]}
