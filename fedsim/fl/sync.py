@@ -42,7 +42,7 @@ class SyncRounds(ServerProtocol):
         rules, recorder, state = s.rules, s.recorder, s.state
         number, start = state.number, s.env.now
         failures_before = recorder.count("failure")
-        suspected = s.suspected  # the detector's own dict: it changes as the detector learns, and this sees it
+        suspected = s.suspected  # a property: read once for the round's start, not twice per client
         alive = [c.cid for c in s.clients if c.cid not in suspected] or [c.cid for c in s.clients]
         selected = s.strategy.configure_round(number, alive, rng(rules.seed, "selection", number))
         drops = self.dropouts(number, selected)
