@@ -162,12 +162,13 @@ def bytecodes(counts: Counter):
         sys.settrace(previous)
 
 
-def print_bytecodes(counts: Counter, per: int, ceiling: Counter, events: int) -> None:
-    """Bytecodes per client-round (``per`` of them), by module and the top functions, against plain SimPy's per event."""
+def print_bytecodes(counts: Counter, per: float, plain: Counter, events: int) -> None:
+    """Bytecodes per client-round (``per`` of them), by module and the top functions, against plain SimPy's per event
+    (``plain``, counted over ``events`` of them)."""
     total, by_module = sum(counts.values()), Counter()
     for (module, _, _), count in counts.items():
         by_module[module] += count
-    print(f"# {total / per:,.0f} Python bytecodes per client-round; plain SimPy: {sum(ceiling.values()) / events:.1f} per event")
+    print(f"# {total / per:,.0f} Python bytecodes per client-round; plain SimPy: {sum(plain.values()) / events:.1f} per event")
     print("# by module: " + ", ".join(f"{module} {count / per:,.0f}" for module, count in by_module.most_common(12)))
     for (module, line, name), count in counts.most_common(25):
         print(f"# {count / per:8.1f}  {module}:{line} {name}")
@@ -269,8 +270,9 @@ def main(argv: list[str] | None = None) -> dict:
             plain = Counter()
             with bytecodes(plain):
                 simpy_ceiling(100, 20_000)
-            print_bytecodes(counts, round(n * rounds * args.fraction), plain, 20_000)
-            out["bytecodes_per_client_round"] = sum(counts.values()) / (n * rounds * args.fraction)
+            per = n * rounds * args.fraction
+            print_bytecodes(counts, per, plain, 20_000)
+            out["bytecodes_per_client_round"] = sum(counts.values()) / per
         if args.mix:
             for (kind, by), count in _Mixed.mix.most_common():
                 print(f"# {name}: {count / n:6.2f} SimPy events per client: {kind} scheduled by {by}")
