@@ -52,9 +52,12 @@ class SyncRounds(ServerProtocol):
         rnd = self.current = Round(s.env, number, s.strategy.configure_fit(number, state.global_flat), selected, recorder, deadline=deadline, partial=partial)
         rnd.on_dropout = lambda cid: self.dropout_reported(rnd, cid)
         recorder.event("round_start", round=number, value=len(selected))
+        plain = (Task(rnd), Task(rnd, dropout=True))  # frozen: one for every client of the round given the same
         for cid, drop, k in zip(selected, drops, epochs):
-            job = Job(data=cid, origin=cid, epochs=k) if k is not None else None
-            s.clients[cid].give(Task(rnd, dropout=bool(drop), job=job, straggler=k is not None and not partial))
+            if k is None:
+                s.clients[cid].give(plain[bool(drop)])
+            else:
+                s.clients[cid].give(Task(rnd, dropout=bool(drop), job=Job(data=cid, origin=cid, epochs=k), straggler=not partial))
         for cid in selected:
             if cid in suspected:
                 self.handle_failure(rnd, cid)
