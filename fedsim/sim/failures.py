@@ -140,9 +140,9 @@ class FailureClock:
     generator, or a fleet's :class:`~fedsim.streams.Streams` and the clock's ``index``
     in it: then the generator is made for the first lifetime and dropped again until the
     unit fails (most never do in a short run), and made anew then, replaying that first
-    draw, so the draws are the same either way. Each transition is a step that says when the next one falls;
-    this clock schedules every step as a SimPy event, :class:`SleepingClock` only those
-    that someone will see.
+    draw, so the draws are the same either way. Each transition is a step that says when
+    the next one falls; this clock schedules every step as a SimPy event,
+    :class:`SleepingClock` only those that someone will see.
     """
 
     __slots__ = ("env", "target", "model", "rng", "on_draw", "streams", "index", "step")
