@@ -3,7 +3,8 @@
 The client's side of the work, apart from its lifecycle (:mod:`fedsim.fl.client`):
 what each wait is, what it logs and accounts, and how it is waited for, phase by phase
 or, when only a cancel can cut it, as one event (:mod:`fedsim.fl.closed_form`), during
-which the client holds no process (:meth:`Attempts.park`). The real training is a call
+which the client holds no process (:meth:`Attempts.park`), or, in a round that nothing
+cancels, not at all: it is played as it starts. The real training is a call
 to the executor made when a simulated compute segment ends, so work that a failure cuts
 short is never computed at all.
 """
@@ -72,7 +73,9 @@ class Attempts:
         row and account is the one the phase-by-phase path writes. Where the attempt would
         first wait for such an event (its download's end, its training's), the process
         parks instead (:meth:`park`); the process the event starts (:meth:`wake`) goes on
-        from there with ``parked``.
+        from there with ``parked``. In an uncut round it waits for none: the cursor plays
+        the work as soon as it starts (:meth:`begin`), and the round receives the update
+        ahead, at the instant it will arrive.
         """
         if parked is None:
             work = yield from self.begin(rnd, job, resume)
@@ -82,7 +85,7 @@ class Attempts:
             work = parked.work
             if self.cursor is None:  # parked in its download and woken before its end (a cancel): wait for it here
                 yield parked.event
-                self.start_training(rnd, job, work, fresh=True, end=parked.end)
+                self.start_training(rnd, job, work, parked.end)
         if self.cursor is not None and self.cursor.pending is not None:  # closed form: the one event
             if parked is None:
                 self.park(Parked(rnd, job, resume, self.cursor.pending, work))
@@ -124,7 +127,7 @@ class Attempts:
         update = Update(client=self.cid, round=rnd.number, flat=state.flat, num_samples=samples, loss=loss, origin=job.origin, extras=extras, version=rnd.version)
         self.recorder.event("upload", client=self.cid, round=rnd.number, at=t)
         t = yield from self.wait(0.0, self.uplink, self.shared.model_bytes + update.extra_bytes)
-        accepted = rnd.receive(update)
+        accepted = rnd.receive(update, at=t)  # now, or later for work played ahead (an uncut round)
         self.ledger.enter("waiting", t)
         if accepted:
             self.ledger.succeed()
@@ -135,7 +138,10 @@ class Attempts:
     def begin(self, rnd: Round, job: Job, resume: bool):
         """Restore or download, then start the training (:meth:`start_training`); its :class:`Work`, or None when not
         one step fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the
-        process until the download's end (:meth:`park`), which starts the training without one."""
+        process until the download's end (:meth:`park`), which starts the training without one. In an uncut round
+        (:class:`~fedsim.fl.round.Round`) a download that no failure cuts starts the training now, at the instant it
+        will end: the rows of one instant stay in the order of the downloads, and work that no failure cuts after it
+        is played now too, rather than parked."""
         state = (yield from self.restore(rnd, job)) if resume else None
         fresh, work = state is None, None
         if fresh:
@@ -146,7 +152,13 @@ class Attempts:
             if self.downlink.constant and self.shared.closed_form:
                 download_s = self.downlink.transfer_time(nbytes)
                 work = self.lay_out(rnd, job, state, self.env.now + download_s)  # the instant the download will end
-                if (end := self.chain_end(rnd, work)) is not None:  # which the download cannot change: parked through both
+                end = self.chain_end(rnd, work)  # which the download cannot change
+                if rnd.uncut and self.unfailing_until(work.t):
+                    self.start_training(rnd, job, work, end, ahead=True)
+                    if end is None:  # a failure cuts the training: waited for phase by phase after the download
+                        yield from self.send(self.downlink, nbytes)
+                    return work
+                if end is not None:  # parked through both
                     self.watch(work.t)  # as send() does
                     self.park(Parked(rnd, job, resume, timeout(self.env, download_s), work, end))
             yield from self.send(self.downlink, nbytes)
@@ -156,7 +168,7 @@ class Attempts:
             rnd.give_up((self.cid, job.origin))
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return None
-        self.start_training(rnd, job, work, fresh)
+        self.start_training(rnd, job, work, self.chain_end(rnd, work) if fresh else None)
         return work
 
     def lay_out(self, rnd: Round, job: Job, state: TrainState, t: float) -> Work:
@@ -165,13 +177,12 @@ class Attempts:
         stops, busy_s = self.segments(rnd, job, state.step, checkpoint_s, self.shared.model_bytes)
         return Work(state, t, checkpoint_s, stops, busy_s, self.train_seed(rnd, job.origin))
 
-    def start_training(self, rnd: Round, job: Job, work: Work, fresh: bool, end: float | None = None) -> None:
-        """The training begins (at ``work.t``, now): one event for all of it when only a cancel can cut it (at ``end``,
-        if known: :meth:`chain_end`), the executor told what it will be asked for, the first segment's row."""
-        if end is None and fresh:
-            end = self.chain_end(rnd, work)
+    def start_training(self, rnd: Round, job: Job, work: Work, end: float | None, ahead: bool = False) -> None:
+        """The training begins (at ``work.t``): one event for all of it when only a cancel can cut it (at ``end``, if
+        not None: :meth:`chain_end`), or none when it is played at once (``ahead``: it starts later, in an uncut round),
+        the executor told what it will be asked for, the first segment's row."""
         if end is not None:
-            self.cursor = Cursor(work.t, event_at(self.env, end))  # until the attempt ends (serve)
+            self.cursor = Cursor(work.t, None if ahead else event_at(self.env, end))  # until the attempt ends (serve)
         self.plan(rnd, job.data, work)
         self.start_segment(rnd, work.t, work.busy_s[0])
 
@@ -192,7 +203,7 @@ class Attempts:
     def downloaded(self, _: object) -> None:
         """A parked download ended: the training starts, parked until its one event."""
         parked = self.parked
-        self.start_training(parked.rnd, parked.job, parked.work, fresh=True, end=parked.end)  # type: ignore[union-attr]
+        self.start_training(parked.rnd, parked.job, parked.work, parked.end)  # type: ignore[union-attr]
         parked.event = self.cursor.pending  # type: ignore[union-attr]
         parked.event.callbacks.append(self.wake)  # type: ignore[union-attr]
 
@@ -226,14 +237,16 @@ class Attempts:
         """When the training segments of ``work`` (with a checkpoint write after each but the last) and the upload,
         starting at ``work.t``, end, if only a cancel can cut them; else None."""
         shared = self.shared
-        if not shared.closed_form or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
-            return None
-        clock = shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
-        if clock is None:
+        if not shared.closed_form or not shared.alone[self.cid] or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
             return None
         end = segment_ends(work.t, work.busy_s, work.checkpoint_s)[-1]
         end += self.uplink.transfer_time(shared.model_bytes)
-        return end if clock.when > end else None
+        return end if self.unfailing_until(end) else None
+
+    def unfailing_until(self, t: float) -> bool:
+        """Whether this client's failure clock sleeps and its next failure falls after ``t`` (in closed form)."""
+        clock = self.shared.sleepers.clocks[self.cid]  # type: ignore[union-attr]
+        return clock is not None and clock.when > t
 
     def wait(self, seconds: float, link: Link | None = None, nbytes: int = 0):
         """Hold for ``seconds``, or send ``nbytes`` on ``link``; returns the instant the wait ended."""

@@ -22,11 +22,12 @@ class ClientShared:
     client, computed once per row count (clients mostly share a few); a client divides
     by its speed. Also the model's byte size, whether the executor uses seeds, and
     whether it is pure (results depend only on the call: the surrogate), every lifetime
-    the client failure clocks drew, those clocks when they sleep, and
-    whether work that only a cancel can cut may wait for one event (``closed_form``).
+    the client failure clocks drew, those clocks when they sleep,
+    whether work that only a cancel can cut may wait for one event (``closed_form``), and
+    which clients may (``alone``: see :func:`lone_speeds`).
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "alone", "_by_rows")
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
@@ -37,6 +38,7 @@ class ClientShared:
         self.lifetimes = array("d")  # 8 bytes a lifetime: a million clients draw tens of millions
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
+        self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:
@@ -49,3 +51,14 @@ class ClientShared:
             out = self._by_rows[n] = rows * self.cost_per_sample_s
             out.flags.writeable = False
         return out
+
+
+def lone_speeds(speeds: np.ndarray) -> bytearray:
+    """1 for each client whose speed no other client of the fleet has, else 0 (a byte a client).
+
+    Clients of one speed that start together make the same instants, and at an instant
+    that several share, the phase-by-phase path logs their rows in the order the clients
+    started. Work played as one event, or ahead, logs its rows at another time, so only a
+    client that shares its speed with no one waits for its work that way."""
+    _, inverse, counts = np.unique(np.asarray(speeds, dtype=np.float64), return_inverse=True, return_counts=True)
+    return bytearray((counts[inverse] == 1).astype(np.uint8).tobytes())

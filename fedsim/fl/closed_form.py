@@ -9,7 +9,10 @@ chain's end instead of one per wait, and runs the attempt's own code there on a
 :class:`Cursor`: every wait ends at the sum a timeout would have made, so the rows,
 accounts, checkpoints and training calls are those of the phase-by-phase path, each at
 its own instant. A cancel that comes first plays the chain only up to the wait it cut,
-and so does the end of the run (:class:`RunOver`).
+and so does the end of the run (:class:`RunOver`). Where no cancel can come (an uncut
+round: :class:`~fedsim.fl.round.Round`), nothing can cut the chain at all, and it is
+played as soon as it starts, with no event: its rows carry their own instants, and the
+round receives the update ahead.
 """
 
 from __future__ import annotations
@@ -46,15 +49,15 @@ class RunOver(Exception):
 class Cursor:
     """The clock of work played after the fact: each wait ends where its timeout would have.
 
-    The first wait waits for ``pending``, the one event at the work's end; the waits
-    after it take no time on SimPy's clock. A wait that ends at or after ``horizon`` was
+    The first wait waits for ``pending``, the one event at the work's end (None: the work
+    is played ahead, when it starts); the waits after it take no time on SimPy's clock. A wait that ends at or after ``horizon`` was
     cut by the interrupt ``stop`` (a cancel at ``horizon``): it raises it, as the
     interrupt would have inside that wait.
     """
 
     __slots__ = ("now", "pending", "horizon", "stop")
 
-    def __init__(self, now: float, pending: simpy.Event) -> None:
+    def __init__(self, now: float, pending: simpy.Event | None) -> None:
         self.now = now
         self.pending: simpy.Event | None = pending
         self.horizon = float("inf")

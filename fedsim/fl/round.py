@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import simpy
 
 from fedsim.fl.messages import FitIns, Job, Update
+from fedsim.sim.events import call_at
 from fedsim.sim.recorder import Recorder
 
 Key = tuple[int, int]  # (client doing the work, client whose data it is)
@@ -26,7 +27,11 @@ class Round:
     and ``repeat`` counts earlier dispatches of the same client from the same version:
     together they name the task, so its training seed, its dropout draw and its checkpoints
     are its own. With ``deadline`` (virtual time) and ``partial``, clients send the steps
-    that fit before the deadline instead of being late.
+    that fit before the deadline instead of being late. In an ``uncut`` round nothing but a
+    failure of the client's own can cut its work (no deadline, no detection, no redistribution,
+    no server failure, no time budget), so work that no failure will cut is played when it
+    starts, and its update is received ahead, at the instant it will arrive
+    (:meth:`receive`).
     """
 
     def __init__(
@@ -40,11 +45,14 @@ class Round:
         repeat: int = 0,
         deadline: float = math.inf,
         partial: bool = False,
+        uncut: bool = False,
     ) -> None:
+        self.env = env
         self.number = number
         self.repeat = repeat
         self.deadline = deadline
         self.partial = partial
+        self.uncut = uncut
         self.fit = fit
         self.selected = list(selected)
         self.recorder = recorder
@@ -54,6 +62,8 @@ class Round:
         self.dropouts: set[int] = set()
         self.on_dropout: Callable[[int], None] | None = None  # the server's policy for a client that will not report
         self.closed = False
+        self.due = -math.inf  # the latest instant an update received ahead arrives: the round is all in no earlier
+        self.arriving = False  # nothing owed but updates received ahead: all in when the last arrives
         self.all_in = env.event()
         if not self.waiting:
             self.all_in.succeed()
@@ -84,22 +94,33 @@ class Round:
             self.on_dropout(cid)
         self.give_up((cid, cid))
 
-    def receive(self, update: Update) -> bool:
-        """An update arrived; returns whether it was accepted (wanted and in time)."""
+    def receive(self, update: Update, at: float | None = None) -> bool:
+        """An update arrived (now, or, received ahead in an ``uncut`` round, at the later instant ``at``); returns
+        whether it was accepted (wanted and in time)."""
         key = (update.client, update.origin)
         if not self.wants(key):
-            self.recorder.event("late", client=update.client, round=self.number)
+            self.recorder.event("late", client=update.client, round=self.number, at=at)
             return False
-        self.recorder.event("receive", client=update.client, round=self.number)
+        self.recorder.event("receive", client=update.client, round=self.number, at=at)
         self.updates.append(update)
         self.wanted.discard(key)
+        if at is not None and at > self.due:
+            self.due = at
         self._settle(key)
         return True
 
     def _settle(self, key: Key) -> None:
         self.waiting.discard(key)
-        if not self.waiting and not self.all_in.triggered:
+        if self.waiting or self.all_in.triggered or self.arriving:
+            return
+        if self.due > self.env.now:  # the last update received ahead is still on its way: all in when it arrives
+            self.arriving = True
+            call_at(self.env, self.due, self._all_in)
+        else:
             self.all_in.succeed()
+
+    def _all_in(self, _: object) -> None:
+        self.all_in.succeed()
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ class Rules:
     on_failure: Wait | Redistribute | Drop = Wait()
     checkpointing: Checkpointing = Checkpointing()
     model_bytes: int = 0  # of the global state, for the server checkpoint's write time
+    server_fails: bool = False  # the server has a failure clock: a failure abandons the open rounds
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client
-from fedsim.fl.client_shared import ClientShared
+from fedsim.fl.client_shared import ClientShared, lone_speeds
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
@@ -259,6 +259,7 @@ def simulate(
     if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
         shared.sleepers = recorder.sleepers = Sleepers(len(nodes), log=recorder.failures_and_repairs)
         shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
+        shared.alone = lone_speeds(speeds) if shared.closed_form else bytearray()
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         target = tuning.target(node)
@@ -332,6 +333,7 @@ def simulate(
         on_failure=fault.on_failure,
         checkpointing=fault.checkpointing,
         model_bytes=layout.nbytes(),
+        server_fails=fault.server_failure is not None,
     )
     hooks = Hooks(on_round=tuning.on_round(on_round), on_round_end=round_end, split_data=executor.split)
     protocol = AsyncVersions if getattr(strategy, "asynchronous", False) else SyncRounds

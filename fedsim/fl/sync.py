@@ -30,6 +30,9 @@ class SyncRounds(ServerProtocol):
     def __init__(self, server: Server) -> None:
         super().__init__(server)
         self.current: Round | None = None
+        rules = server.rules  # nothing cancels a client's work before it delivers: the rounds are uncut (Round)
+        self.uncut = (rules.policy.kind != "deadline" and rules.detection is None and not rules.on_failure.redistribute
+                      and not rules.server_fails and math.isinf(rules.stopping.max_time_s))  # fmt: skip
 
     def play(self):
         """Rounds until ``max_rounds`` or early stopping."""
@@ -49,7 +52,8 @@ class SyncRounds(ServerProtocol):
         epochs = self.straggler_epochs(number, selected)
         partial = rules.policy.stragglers == "partial"
         deadline = start + rules.policy.deadline_s if rules.policy.kind == "deadline" else math.inf
-        rnd = self.current = Round(s.env, number, s.strategy.configure_fit(number, state.global_flat), selected, recorder, deadline=deadline, partial=partial)
+        rnd = self.current = Round(s.env, number, s.strategy.configure_fit(number, state.global_flat), selected, recorder, deadline=deadline,
+                                   partial=partial, uncut=self.uncut)  # fmt: skip
         rnd.on_dropout = lambda cid: self.dropout_reported(rnd, cid)
         recorder.event("round_start", round=number, value=len(selected))
         plain = (Task(rnd), Task(rnd, dropout=True))  # frozen: one for every client of the round given the same

@@ -2,8 +2,10 @@
 
 The engine comparisons run configurations where the closed form meets what can end it
 early (cancels from server failures and deadlines, the end of an asynchronous run, a
-virtual-time budget) and checkpoints under ``restore_checkpoint``; every table must be
-identical to the phase-by-phase path's, and the counters prove each way out was taken.
+virtual-time budget) and checkpoints under ``restore_checkpoint``, and rounds that
+nothing cancels, where work is played ahead (dropouts, stragglers, checkpoints); every
+table must be identical to the phase-by-phase path's, and the counters prove each way
+in and out was taken.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ CASES = {
                             "failure.server=true", "failure.server_scale=25.0", "failure.server_repair_mean_s=2.0"],
     "fedbuff_budget": ["strategy=fedbuff", "strategy.concurrency=8", "strategy.buffer_size=4", "run.max_time_s=40.0"],
     "deadline_dropout": ["run.round_policy=deadline", "run.deadline_s=9.0", "failure.dropout=0.2", "checkpoint=every_tau", "checkpoint.tau_s=1.0"],
+    "uncut_checkpoints_stragglers": ["checkpoint=every_tau", "checkpoint.tau_s=0.5", "recovery=restore_checkpoint", "recovery.detection=false",
+                                     "failure.dropout=0.2", "compute.straggler_share=0.3", "strategy.local_epochs=2"],
+    "uncut_partial": ["failure.dropout=0.1", "compute.straggler_share=0.3", "strategy=fedprox", "strategy.stragglers=partial",
+                      "strategy.local_epochs=3"],
 }  # fmt: skip
 
 
@@ -71,16 +77,17 @@ def tables(overrides: list[str], closed: bool) -> dict[str, pd.DataFrame]:
 
 
 def test_one_event_for_the_work_gives_the_tables_of_one_event_per_wait(monkeypatch):
-    ways = Counter()  # how closed-form work ended: at its event, cut by an interrupt, or by the end of the run
+    ways = Counter()  # how closed-form work began (one event, or played ahead) and ended (its event, an interrupt, the run's end)
     start, cut = closed_form.Cursor.__init__, closed_form.Cursor.cut
-    monkeypatch.setattr(closed_form.Cursor, "__init__", lambda self, *a: (ways.update(["closed form"]), start(self, *a))[1])
+    monkeypatch.setattr(closed_form.Cursor, "__init__", lambda self, now, pending: (ways.update(["closed form" if pending else "ahead"]),
+                                                                                   start(self, now, pending))[1])  # fmt: skip
     monkeypatch.setattr(closed_form.Cursor, "cut", lambda self, at, stop: (ways.update([type(stop).__name__]), cut(self, at, stop))[1])
     for name, overrides in CASES.items():
         closed = tables(overrides, closed=True)
         phases = tables(overrides, closed=False)
         for table, want in phases.items():
             pd.testing.assert_frame_equal(closed[table], want, check_exact=True, obj=f"{table} of {name}")
-    assert ways["closed form"] > 100 and ways["Interrupt"] > 0 and ways["RunOver"] > 0, ways
+    assert ways["closed form"] > 100 and ways["ahead"] > 0 and ways["Interrupt"] > 0 and ways["RunOver"] > 0, ways
 
 
 LAZY_CASES = {  # restores read the checkpoints back; redistribution gives a client checkpoints under other names
