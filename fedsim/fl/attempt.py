@@ -4,7 +4,8 @@ The client's side of the work, apart from its lifecycle (:mod:`fedsim.fl.client`
 what each wait is, what it logs and accounts, and how it is waited for, phase by phase
 or, when only a cancel can cut it, as one event (:mod:`fedsim.fl.closed_form`), during
 which the client holds no process (:meth:`Attempts.park`), or, in a round that nothing
-cancels, not at all: it is played as it starts. The real training is a call
+cancels, not at all: it is played as it starts, up to the client's next failure, which
+is played there too. The real training is a call
 to the executor made when a simulated compute segment ends, so work that a failure cuts
 short is never computed at all.
 """
@@ -22,7 +23,7 @@ import torch
 from fedsim.checkpoint.store import CheckpointCorrupt
 from fedsim.errors import FedsimError
 from fedsim.fl.closed_form import Cursor, RunOver, segment_ends, segment_seconds
-from fedsim.fl.interrupts import LinkDown
+from fedsim.fl.interrupts import FAILS_AHEAD, LinkDown
 from fedsim.fl.messages import META_STEP, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
 from fedsim.fl.round import Round
@@ -74,7 +75,9 @@ class Attempts:
         first wait for such an event (its download's end, its training's), the process
         parks instead (:meth:`park`); the process the event starts (:meth:`wake`) goes on
         from there with ``parked``. In an uncut round it waits for none: the cursor plays
-        the work as soon as it starts (:meth:`begin`), and the round receives the update
+        the work as soon as it starts (:meth:`begin`), up to the client's next failure
+        (raised as the interrupt it would have been:
+        :meth:`~fedsim.fl.client.Client.fail_ahead`), and the round receives the update
         ahead, at the instant it will arrive.
         """
         if parked is None:
@@ -140,8 +143,8 @@ class Attempts:
         one step fits before the deadline. A download after which nothing but a cancel can cut the attempt parks the
         process until the download's end (:meth:`park`), which starts the training without one. In an uncut round
         (:class:`~fedsim.fl.round.Round`) a download that no failure cuts starts the training now, at the instant it
-        will end: the rows of one instant stay in the order of the downloads, and work that no failure cuts after it
-        is played now too, rather than parked."""
+        will end: the rows of one instant stay in the order of the downloads; and the work after it, if it can be
+        played on a cursor, is played now too, up to the client's next failure."""
         state = (yield from self.restore(rnd, job)) if resume else None
         fresh, work = state is None, None
         if fresh:
@@ -155,10 +158,12 @@ class Attempts:
                 end = self.chain_end(rnd, work)  # which the download cannot change
                 if rnd.uncut and self.unfailing_until(work.t):
                     self.start_training(rnd, job, work, end, ahead=True)
-                    if end is None:  # a failure cuts the training: waited for phase by phase after the download
+                    if end is None:  # not on a cursor: waited for phase by phase after the download
                         yield from self.send(self.downlink, nbytes)
+                    elif not self.unfailing_until(end):  # the client's failure cuts it: there, when the cursor gets there
+                        self.cursor.cut(self.shared.sleepers.clocks[self.cid].when, simpy.Interrupt(FAILS_AHEAD))  # type: ignore[union-attr]
                     return work
-                if end is not None:  # parked through both
+                if end is not None and self.unfailing_until(end):  # parked through both
                     self.watch(work.t)  # as send() does
                     self.park(Parked(rnd, job, resume, timeout(self.env, download_s), work, end))
             yield from self.send(self.downlink, nbytes)
@@ -168,7 +173,8 @@ class Attempts:
             rnd.give_up((self.cid, job.origin))
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return None
-        self.start_training(rnd, job, work, self.chain_end(rnd, work) if fresh else None)
+        end = self.chain_end(rnd, work) if fresh else None
+        self.start_training(rnd, job, work, end if end is not None and self.unfailing_until(end) else None)
         return work
 
     def lay_out(self, rnd: Round, job: Job, state: TrainState, t: float) -> Work:
@@ -235,13 +241,13 @@ class Attempts:
 
     def chain_end(self, rnd: Round, work: Work) -> float | None:
         """When the training segments of ``work`` (with a checkpoint write after each but the last) and the upload,
-        starting at ``work.t``, end, if only a cancel can cut them; else None."""
+        starting at ``work.t``, end, if they can be played on a cursor (:mod:`fedsim.fl.closed_form`): nothing but a
+        cancel or this client's failure can cut them, and no other client makes the same instants; else None."""
         shared = self.shared
         if not shared.closed_form or not shared.alone[self.cid] or rnd.partial or rnd.fit.personalize is not None or not self.uplink.constant:
             return None
         end = segment_ends(work.t, work.busy_s, work.checkpoint_s)[-1]
-        end += self.uplink.transfer_time(shared.model_bytes)
-        return end if self.unfailing_until(end) else None
+        return end + self.uplink.transfer_time(shared.model_bytes)
 
     def unfailing_until(self, t: float) -> bool:
         """Whether this client's failure clock sleeps and its next failure falls after ``t`` (in closed form)."""

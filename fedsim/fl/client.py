@@ -18,7 +18,7 @@ from fedsim.checkpoint.store import MemoryStore
 from fedsim.fl.attempt import Attempts, Park, Parked
 from fedsim.fl.client_shared import ClientShared
 from fedsim.fl.closed_form import Cursor, RunOver
-from fedsim.fl.interrupts import CANCELLED, FAILED, LINK_DOWN, Failure
+from fedsim.fl.interrupts import CANCELLED, FAILED, FAILS_AHEAD, LINK_DOWN, Failure
 from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint
 from fedsim.fl.round import Round, Task
@@ -146,6 +146,12 @@ class Client(Attempts, Repairable):
         self.next_failure_s = fails_at
         self.shared.lifetimes.extend(ttfs)
 
+    def fail_ahead(self) -> float:
+        """Work played ahead met this client's next failure (:data:`~fedsim.fl.interrupts.FAILS_AHEAD`): the failure
+        clock takes that step now, which fails the client at the step's own instant; returns that instant."""
+        self._interrupted = True  # the work it cuts has stopped already: nothing to interrupt
+        return self.shared.sleepers.play_next(self.cid)  # type: ignore[union-attr]
+
     def cancel(self, rnd: Round) -> None:
         """Abandon work for ``rnd`` (the server closed it, or gave up on this client)."""
         if self.working_on is rnd:
@@ -244,12 +250,13 @@ class Client(Attempts, Repairable):
                 if delivered:
                     return
             except simpy.Interrupt as stop:
+                now = self.fail_ahead() if stop.cause is FAILS_AHEAD else self.env.now
                 self._interrupted = False
                 keep = isinstance(stop.cause, Failure) and self.recovery.uses_checkpoints
-                self.ledger.enter("recovery" if not self.up else "waiting", self.env.now)
+                self.ledger.enter("recovery" if not self.up else "waiting", now)
                 self.ledger.lose(keep_banked=keep)
                 kind = "work_lost" if isinstance(stop.cause, Failure) else "cancelled"
-                self.recorder.event(kind, client=self.cid, round=rnd.number)
+                self.recorder.event(kind, client=self.cid, round=rnd.number, at=now)
             finally:
                 parked = None
                 if self.parked is None:  # a parked attempt keeps its round and its cursor

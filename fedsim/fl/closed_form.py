@@ -52,7 +52,8 @@ class Cursor:
     The first wait waits for ``pending``, the one event at the work's end (None: the work
     is played ahead, when it starts); the waits after it take no time on SimPy's clock. A
     wait that ends at or after ``horizon`` was cut by the interrupt ``stop`` (a cancel at
-    ``horizon``): it raises it, as the interrupt would have inside that wait.
+    ``horizon``, or the client's own failure there, met by work played ahead): it raises
+    it, as the interrupt would have inside that wait.
     """
 
     __slots__ = ("now", "pending", "horizon", "stop")

@@ -25,4 +25,10 @@ class Cancel:
     """Interrupt cause: the server no longer wants this work."""
 
 
-FAILED, CANCELLED, LINK_DOWN = Failure(), Cancel(), LinkDown()  # the causes carry no state: one of each
+@dataclass(frozen=True)
+class FailureAhead(Failure):
+    """Interrupt cause: the client's node goes down inside work played ahead (an uncut round), at its failure clock's
+    next transition; the failure is played when the work meets it."""
+
+
+FAILED, CANCELLED, LINK_DOWN, FAILS_AHEAD = Failure(), Cancel(), LinkDown(), FailureAhead()  # the causes carry no state: one of each

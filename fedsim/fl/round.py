@@ -29,8 +29,8 @@ class Round:
     are its own. With ``deadline`` (virtual time) and ``partial``, clients send the steps
     that fit before the deadline instead of being late. In an ``uncut`` round nothing but a
     failure of the client's own can cut its work (no deadline, no detection, no redistribution,
-    no server failure, no time budget), so work that no failure will cut is played when it
-    starts, and its update is received ahead, at the instant it will arrive
+    no server failure, no time budget), so work is played when it starts, up to the client's
+    next failure, and an update is received ahead, at the instant it will arrive
     (:meth:`receive`).
     """
 

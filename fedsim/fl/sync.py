@@ -7,8 +7,8 @@ stopping follows Algorithm 1 of the checkpointing paper. Stragglers, FedProx's w
 local epochs; ``drop`` leaves them out, ``partial`` takes what they did. Under a
 deadline, ``partial`` clients send the steps that fit before it instead of being late.
 Rounds that nothing but the clients' own failures can cut (no deadline, detection,
-redistribution, server failure or time budget) are *uncut*: a client plays the work
-that no failure cuts as soon as it starts (:class:`~fedsim.fl.round.Round`).
+redistribution, server failure or time budget) are *uncut*: a client plays its work as
+soon as it starts, up to its next failure (:class:`~fedsim.fl.round.Round`).
 """
 
 from __future__ import annotations

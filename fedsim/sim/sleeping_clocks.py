@@ -223,6 +223,15 @@ class Sleepers:
             clock.catch_up(now)  # type: ignore[union-attr]
             self.when[index] = clock.when  # type: ignore[union-attr]
 
+    def play_next(self, index: int) -> float:
+        """Play sleeping clock ``index``'s next transition now, ahead of its time (its target met it in work played
+        ahead); the clock sleeps on to the one after. Returns the transition's instant."""
+        clock, at = self.clocks[index], self.when[index]
+        assert at != math.inf, "an armed clock's transition is an event already"
+        clock.advance()  # type: ignore[union-attr]
+        self.when[index] = clock.when  # type: ignore[union-attr]
+        return float(at)
+
     def arm_by(self, index: int, until: float) -> None:
         """Clock ``index``'s target waits until ``until``: a transition due by then must happen as an event."""
         when = self.when[index]
