@@ -146,7 +146,7 @@ class Attempts:
         will end: the rows of one instant stay in the order of the downloads; and the work after it, if it can be
         played on a cursor, is played now too, up to the client's next failure."""
         state = (yield from self.restore(rnd, job)) if resume else None
-        fresh, work = state is None, None
+        fresh, work, end = state is None, None, None
         if fresh:
             self.ledger.enter("work", self.env.now)
             self.recorder.event("broadcast", client=self.cid, round=rnd.number)
@@ -169,11 +169,11 @@ class Attempts:
             yield from self.send(self.downlink, nbytes)
         if work is None:
             work = self.lay_out(rnd, job, state, self.env.now)
+            end = self.chain_end(rnd, work) if fresh else None  # (laid out before the download: known already)
         if work.stops[-1] <= state.step:  # not one step fits before the deadline: nothing worth sending
             rnd.give_up((self.cid, job.origin))
             self.recorder.event("no_time", client=self.cid, round=rnd.number)
             return None
-        end = self.chain_end(rnd, work) if fresh else None
         self.start_training(rnd, job, work, end if end is not None and self.unfailing_until(end) else None)
         return work
 
