@@ -26,7 +26,12 @@ import simpy
 def segment_seconds(step_seconds: np.ndarray, stops: Sequence[int], start: int) -> tuple[float, ...]:
     """Compute seconds of each training segment: steps ``start``→``stops[0]``, then to each next stop (a tuple: a
     million attempts in flight hold one each)."""
-    return tuple([float(step_seconds[a:b].sum()) for a, b in zip([start, *stops[:-1]], stops)])
+    if len(stops) == 1:  # no checkpoint: the usual case, one sum
+        return (float(_sum(step_seconds[start : stops[0]])),)
+    return tuple([float(_sum(step_seconds[a:b])) for a, b in zip([start, *stops[:-1]], stops)])
+
+
+_sum = np.add.reduce  # what ndarray.sum calls, without its Python wrapper: the same pairwise sum, bit for bit
 
 
 def segment_ends(t: float, busy_s: Sequence[float], checkpoint_s: float) -> list[float]:
@@ -73,10 +78,16 @@ class Cursor:
         """The interrupt ``stop`` came at ``at``: waits still running then end with it."""
         self.horizon, self.stop = at, stop
 
+    def _stopped(self) -> simpy.Interrupt | RunOver:
+        """The interrupt that cut the work, let go of: its traceback will hold this frame's cursor, and a cursor
+        holding it back would make a cycle that lives until the round's collection (one per failure met ahead)."""
+        stop, self.stop = self.stop, None
+        return stop  # type: ignore[return-value]
+
     def advance(self, seconds: float) -> float:
         """Wait ``seconds`` from the cursor; the instant the wait ends."""
         end = self.now + seconds
         if end >= self.horizon:
-            raise self.stop  # type: ignore[misc]
+            raise self._stopped()
         self.now = end
         return end

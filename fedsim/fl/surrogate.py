@@ -146,7 +146,7 @@ class SurrogateExecutor:
         self.row_bytes = row_bytes  # bytes per training row when data is redistributed
         self.rows = [d if isinstance(d, (int, np.integer)) else len(d[0]) for d in data]
         self._parts: dict[tuple[int, int, int], int] = {}
-        self._results: dict[tuple[int, int, int, float], tuple[torch.Tensor, float, int]] = {}
+        self._results: dict[tuple[int, int, int, float], TrainResult] = {}
         self.wall_s = 0.0
 
     @classmethod
@@ -177,15 +177,14 @@ class SurrogateExecutor:
         n = self.num_samples(client)
         w = start.flat.item()
         key = (n, start.step, stop_step, w)
-        hit = self._results.get(key)  # a round's clients mostly start from one state and train one epoch
-        if hit is None:
+        result = self._results.get(key)  # a round's clients mostly start from one state and train one epoch
+        if result is None:
             samples = samples_in_steps(n, self.spec.batch_size, start.step, stop_step)
-            hit = (torch.tensor([w + samples / n], dtype=torch.float32), float("nan"), samples)  # no training loss is modelled
+            flat = torch.tensor([w + samples / n], dtype=torch.float32)
+            result = TrainResult(state=TrainState(flat=flat, step=stop_step), loss=float("nan"), samples=samples)  # no loss is modelled
             if len(self._results) >= 4096:
                 self._results.clear()
-            self._results[key] = hit
-        flat, loss, samples = hit  # the state tensor is shared: nothing changes a state in place
-        result = TrainResult(state=TrainState(flat=flat, step=stop_step), loss=loss, samples=samples)
+            self._results[key] = result  # shared by the clients that hit it: nothing changes a result or a state in place
         self.wall_s += time.perf_counter() - t0
         return result
 
