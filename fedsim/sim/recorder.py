@@ -35,7 +35,8 @@ class EventLog(Sequence[Event]):
         self.kind = array("H")  # code into ``names``
         self.names: list[str] = []
         self.codes: dict[str, int] = {}
-        self.tally: list[int] = []  # events so far per code (a count per round must not rescan the log)
+        self._tally = np.zeros(0, dtype=np.int64)  # events per code in the first ``_tallied`` rows: a count per round
+        self._tallied = 0  # counts only the rows logged since the last, not the whole log, and logging counts nothing
 
     def code(self, kind: str) -> int:
         """The code of ``kind``, registering it on first use."""
@@ -43,8 +44,17 @@ class EventLog(Sequence[Event]):
         if code is None:
             code = self.codes[kind] = len(self.names)
             self.names.append(kind)
-            self.tally.append(0)
         return code
+
+    def tally(self, code: int) -> int:
+        """Rows of ``code`` logged so far."""
+        new = _view(self.kind, np.uint16)[self._tallied :]
+        if len(new):
+            counts = np.bincount(new, minlength=len(self.names))
+            counts[: len(self._tally)] += self._tally
+            self._tally, self._tallied = counts, len(self.kind)
+        del new  # the buffer is no longer exported: it can grow again
+        return int(self._tally[code]) if code < len(self._tally) else 0
 
     def __len__(self) -> int:
         return len(self.time)
@@ -199,7 +209,6 @@ class Recorder:
             code = log.code(kind)
         log.time.append(self.env.now if at is None else at)
         log.kind.append(code)
-        log.tally[code] += 1
         log.client.append(client)
         log.round.append(round)
         log.value.append(value)
@@ -209,8 +218,6 @@ class Recorder:
         (a failure clock's transitions played late); the rows :meth:`event` would log one by one."""
         log, n = self.events, len(times)
         codes = [log.code(kind) for kind in kinds[: min(n, 2)]]  # registered in the order they happen, as event() does
-        for i, code in enumerate(codes):
-            log.tally[code] += (n - i + 1) // 2
         log.time.extend(times)
         log.kind.extend((codes * (n // 2 + 1))[:n])
         log.client.extend(array("i", [client]) * n)
@@ -223,9 +230,8 @@ class Recorder:
         log, n = self.events, len(times)
         kinds = np.empty(n, dtype=np.uint16)
         for kind, where in (("failure", failed), ("repair", ~failed)):
-            if (count := int(where.sum())) > 0:
-                kinds[where] = code = log.code(kind)
-                log.tally[code] += count
+            if where.any():
+                kinds[where] = log.code(kind)
         columns = (times, kinds, clients, np.full(n, -1), np.full(n, np.nan))
         for buffer, column in zip(log.buffers, columns):
             buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())  # numpy reads array's type codes
@@ -234,7 +240,7 @@ class Recorder:
         """Events of ``kind`` so far (those that sleeping failure clocks owe are logged first)."""
         self.settle()
         code = self.events.codes.get(kind)
-        return 0 if code is None else self.events.tally[code]
+        return 0 if code is None else self.events.tally(code)
 
     def settle(self) -> None:
         """Log what happened by now but is not logged yet (failures and repairs of idle clients)."""

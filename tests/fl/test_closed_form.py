@@ -11,6 +11,7 @@ in and out was taken.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import Counter
 
 import numpy as np
@@ -51,6 +52,24 @@ def test_a_cursor_advances_until_its_cut_and_raises_the_cut_there():
     with pytest.raises(RunOver) as raised:
         cursor.advance(0.25)  # ends at the cut: the interrupt came first
     assert raised.value is stop and cursor.now == 1.75
+
+
+def test_a_cut_cursor_lets_go_of_its_interrupt_and_leaves_no_cycle():
+    # the interrupt's traceback holds the frame that raised it, and so the cursor: a cursor still holding the
+    # interrupt would make a cycle per failure met ahead, alive (frames, work and all) until the round's collection
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()  # as a run has it
+    try:
+        cursor = Cursor(1.0, None)
+        cursor.cut(1.5, RunOver())
+        with pytest.raises(RunOver):
+            cursor.advance(1.0)
+        del cursor
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
 
 
 CASES = {

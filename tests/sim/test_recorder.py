@@ -25,6 +25,21 @@ def test_events_read_back_as_rows_and_as_a_table():
     pd.testing.assert_frame_equal(rec.events_table(), want)
 
 
+def test_counts_asked_as_the_log_grows_are_the_rows_of_each_kind_so_far():
+    rec, rng = Recorder(simpy.Environment()), np.random.default_rng(3)
+    kinds = ["failure", "repair", "broadcast", "upload"]
+    for step in range(40):
+        for kind in rng.choice(kinds[: 1 + step // 10], size=int(rng.integers(0, 5))).tolist():  # new kinds keep coming
+            rec.event(kind, client=step)
+        if step % 7 == 3:
+            rec.failures_and_repairs(np.array([0.5, 1.0]), np.array([True, False]), np.array([step, step]))
+        if step % 5 == 0:
+            rec.alternating(("failure", "repair"), [0.1, 0.2, 0.3], client=step)
+        logged = [row[1] for row in rec.events]
+        assert [rec.count(kind) for kind in [*kinds, "dropout"]] == [logged.count(kind) for kind in [*kinds, "dropout"]]
+    rec.event("upload", client=0)  # counting left the buffers free to grow
+
+
 def test_rows_logged_in_one_go_are_the_rows_logged_one_by_one_and_a_released_log_is_emptied():
     logs = [Recorder(simpy.Environment()) for _ in range(2)]
     for rec in logs:
