@@ -228,7 +228,11 @@ class Attempts:
         compute seconds; the last stop is ``start`` when not one step fits before a partial round's deadline.
 
         The per-step costs stay in this call: an attempt in flight keeps only the segments
-        (a million clients in flight hold a million of them)."""
+        (a million clients in flight hold a million of them). A whole round of the client's own
+        data with no checkpoint is one segment, summed for the fleet beforehand (``round_s``)."""
+        round_s = self.shared.round_s
+        if round_s is not None and start == 0 and job.data == self.cid and job.epochs is None and not rnd.partial and not self.checkpointing.enabled:
+            return (len(self.shared.costs(job.data)),), (round_s[self.cid],)
         step_s = self.step_seconds(job.data, job.epochs)
         if rnd.partial:  # the steps that fit before the deadline, with the upload at the uplink's own rate
             total = steps_by(rnd.deadline, step_s, self.checkpointing, checkpoint_s, start=start, now=self.env.now,

@@ -23,11 +23,14 @@ class ClientShared:
     by its speed. Also the model's byte size, whether the executor uses seeds, and
     whether it is pure (results depend only on the call: the surrogate), every lifetime
     the client failure clocks drew, those clocks when they sleep,
-    whether work that only a cancel can cut may wait for one event (``closed_form``), and
-    which clients may (``alone``: see :func:`lone_speeds`).
+    whether work that only a cancel can cut may wait for one event (``closed_form``),
+    which clients may (``alone``: see :func:`lone_speeds`), and each client's seconds for a
+    whole round of its own data, summed for the fleet at once (``round_s``:
+    :meth:`whole_rounds`).
     """
 
-    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "alone", "_by_rows")
+    __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "alone",
+                 "round_s", "_by_rows")  # fmt: skip
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
@@ -39,6 +42,7 @@ class ClientShared:
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
+        self.round_s: array | None = None  # set by simulate with closed_form (:meth:`whole_rounds`)
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:
@@ -51,6 +55,24 @@ class ClientShared:
             out = self._by_rows[n] = rows * self.cost_per_sample_s
             out.flags.writeable = False
         return out
+
+    def whole_rounds(self, speeds: np.ndarray, chunk: int = 1 << 14) -> array:
+        """Each client's compute seconds for one whole round on its own data (client ``c``: the sum of
+        ``costs(c) / speeds[c]``), for the fleet at once.
+
+        A client would make this sum at every round (a division and a sum a client, the
+        most of its arithmetic in a system-only round); numpy sums each row of a matrix as
+        it sums a vector, so these are its sums, bit for bit."""
+        speeds = np.asarray(speeds, dtype=np.float64)
+        rows = np.fromiter(map(self.executor.num_samples, range(len(speeds))), dtype=np.int64, count=len(speeds))
+        order = np.argsort(rows, kind="stable")
+        out = np.empty(len(speeds))
+        for group in np.split(order, np.flatnonzero(np.diff(rows[order])) + 1) if len(order) else []:  # clients of one row count
+            costs = self.costs(int(group[0]))
+            for i in range(0, len(group), chunk):
+                part = group[i : i + chunk]
+                out[part] = np.add.reduce(costs[None, :] / speeds[part, None], axis=1)
+        return array("d", out.tobytes())
 
 
 def lone_speeds(speeds: np.ndarray) -> bytearray:
