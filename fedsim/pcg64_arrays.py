@@ -1,4 +1,4 @@
-"""Many numpy PCG64 streams drawn at once: one standard exponential from each, as arrays.
+"""numpy PCG64 streams drawn outside numpy: many at once as arrays, or one in Python integers.
 
 A fleet's idle failure clocks each draw from their own stream, one draw at a time, so
 a million clients catching up cost a million Python loops. Here every stream's 128-bit
@@ -13,10 +13,17 @@ same stream, in an order that depends on the values. Those are not taken here: t
 draw comes back marked, its stream not advanced, for the caller to draw one by one.
 numpy keeps its ziggurat tables in C, so they are read off numpy's own draws once
 (:func:`ziggurat`), which keeps this exact for whatever numpy is installed.
+
+A single stream that draws once and is put away again (a sleeping failure clock taking
+one step) pays more to hand its state to a numpy generator and read it back than to
+draw: :class:`Stream` is that stream in Python integers, the same step and ziggurat, and
+numpy itself for the draws the ziggurat does not take at its first try.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
@@ -26,6 +33,7 @@ from numpy.typing import NDArray
 U64 = NDArray[np.uint64]
 MULT = (2549297995355413924 << 64) | 4865540595714422341  # numpy's PCG64 multiplier
 MASK64 = (1 << 64) - 1
+MASK128 = (1 << 128) - 1
 _M32 = np.uint64(0xFFFFFFFF)
 _MULT_HI, _MULT_LO = np.uint64(MULT >> 64), np.uint64(MULT & MASK64)
 _MULT_LO_HALVES = (np.uint64(MULT & 0xFFFFFFFF), np.uint64((MULT >> 32) & 0xFFFFFFFF))
@@ -127,3 +135,54 @@ def standard_exponentials(states: States) -> tuple[NDArray[np.float64], NDArray[
     idx = (ri & np.uint64(0xFF)).astype(np.intp)
     ri >>= np.uint64(8)
     return ri.astype(np.float64) * table.width[idx], ri < table.accept[idx], States(hi, lo, states.inc_hi, states.inc_lo)
+
+
+Words = tuple[int, int, int, int]  # a stream's state and increment, high and low 64-bit words each
+
+
+class Stream:
+    """One PCG64 stream, at ``words``, drawn in Python integers: numpy's standard exponentials, exponentials and
+    Weibulls, bit for bit (numpy scales the one standard exponential, or takes its power ``1/a``).
+
+    A draw that the ziggurat does not take at its first try is numpy's: ``numpy_at(words)``
+    lends a generator set at the stream's position, and the stream goes on from where
+    that draw left it."""
+
+    __slots__ = ("state", "inc", "numpy_at")
+
+    def __init__(self, words: Words, numpy_at: Callable[[Words], np.random.Generator]) -> None:
+        hi, lo, inc_hi, inc_lo = words
+        self.state, self.inc, self.numpy_at = hi << 64 | lo, inc_hi << 64 | inc_lo, numpy_at
+
+    @property
+    def words(self) -> Words:
+        """Where the stream stands (as :class:`States` keeps a row)."""
+        return self.state >> 64, self.state & MASK64, self.inc >> 64, self.inc & MASK64
+
+    def standard_exponential(self) -> float:
+        state = (self.state * MULT + self.inc) & MASK128
+        hi, lo = state >> 64, state & MASK64
+        x, rot = hi ^ lo, hi >> 58
+        ri = ((x >> rot) | (x << (64 - rot) & MASK64)) >> 3
+        idx, ri = ri & 0xFF, ri >> 8
+        table = _tables()
+        if ri < table[1][idx]:
+            self.state = state
+            return ri * table[0][idx]
+        g = self.numpy_at(self.words)
+        out = g.standard_exponential()
+        self.state = g.bit_generator.state["state"]["state"]
+        return out
+
+    def exponential(self, scale: float = 1.0) -> float:
+        return scale * self.standard_exponential()
+
+    def weibull(self, a: float) -> float:
+        return 0.0 if a == 0.0 else math.pow(self.standard_exponential(), 1.0 / a)
+
+
+@cache
+def _tables() -> tuple[list[float], list[int]]:
+    """:func:`ziggurat`'s tables as Python lists (a draw in Python reads them one entry at a time)."""
+    table = ziggurat()
+    return table.width.tolist(), table.accept.tolist()

@@ -1,11 +1,12 @@
-"""Many PCG64 streams drawn at once as arrays give numpy's own draws and leave each stream where numpy leaves it."""
+"""PCG64 streams drawn outside numpy (many at once as arrays, or one in Python integers) give numpy's own draws and leave
+each stream where numpy leaves it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fedsim.pcg64_arrays import MASK64, States, seeded, standard_exponentials
+from fedsim.pcg64_arrays import MASK64, States, Stream, seeded, standard_exponentials
 from fedsim.streams import Streams
 
 
@@ -49,3 +50,25 @@ def test_draws_taken_at_the_first_try_are_numpys_and_the_others_are_flagged():
         untaken_count += int((~taken).sum())
     # numpy takes about 98 % at the first try (2.2 % not, measured): ~1,320 untaken of 60,000, sd ~36
     assert untaken_count > 600 and taken_count > 0.95 * 40 * n
+
+
+def test_one_stream_in_python_integers_draws_numpys_exponentials_and_weibulls():
+    streams, lent = Streams(7, "failure", np.arange(300)), []
+    fleet = np.random.Generator(np.random.PCG64())
+
+    def numpy_at(words):  # as a fleet lends its one generator: set at the stream's position
+        lent.append(words)
+        fleet.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": words[0] << 64 | words[1], "inc": words[2] << 64 | words[3]},
+                                     "has_uint32": 0, "uinteger": 0}  # fmt: skip
+        return fleet
+
+    for i in range(300):
+        g = streams.generator(i)
+        state, inc = state_of(g)
+        stream = Stream((state >> 64, state & MASK64, inc >> 64, inc & MASK64), numpy_at)
+        for k in range(60):
+            draw = ("standard_exponential", (), "exponential", (2.5,), "weibull", (1.5,))
+            name, args = draw[2 * (k % 3)], draw[2 * (k % 3) + 1]
+            assert getattr(stream, name)(*args) == getattr(g, name)(*args) and (stream.state, stream.inc) == state_of(g)
+        assert stream.words == (state_of(g)[0] >> 64, state_of(g)[0] & MASK64, inc >> 64, inc & MASK64)
+    assert 300 < len(lent) < 500  # numpy drew those the ziggurat does not take at its first try: ~2.2 %, ~400 of 18,000, sd ~20

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from fedsim.pcg64_arrays import MASK64, States, seeded, standard_exponentials
+from fedsim.pcg64_arrays import MASK64, States, Stream, seeded, standard_exponentials
 from fedsim.sim.events import call_at
 from fedsim.sim.failures import FailureClock, FailureModel, Step
 from fedsim.streams import Streams
@@ -79,7 +79,7 @@ class SleepingClock(FailureClock):
 
     def advance(self) -> None:
         """Take the step due at ``when``; ``when`` moves on to the next one."""
-        self._unpark()
+        self._unpark(in_python=_bulk_repairs(self.model))  # a draw or none: no numpy generator set and read back
         delay, self.step = self.step(self.when)
         self.when += delay  # what a timeout scheduled now would add: the same instant as FailureClock's
         self._park()
@@ -90,10 +90,11 @@ class SleepingClock(FailureClock):
             self.rng = self.streams.generator(self.index)  # type: ignore[union-attr]
         return self._live(self.rng, t)
 
-    def _unpark(self) -> None:
-        """Draw from here on where this clock's stream stopped (on the fleet's one generator)."""
+    def _unpark(self, in_python: bool = False) -> None:
+        """Draw from here on where this clock's stream stopped: on the fleet's one numpy generator, or in Python
+        integers (``in_python``: a :class:`~fedsim.pcg64_arrays.Stream`, for a step's Weibull or exponential draw)."""
         if self.sleepers.positions[self.index, 3]:  # parked: a PCG64 increment is odd, so never 0
-            self.rng = self.sleepers.resume(self.index)
+            self.rng = self.sleepers.stream(self.index) if in_python else self.sleepers.resume(self.index)
 
     def _park(self) -> None:
         """Keep only the stream's position between draws: a generator is 0.7 KiB, a position four words in arrays."""
@@ -183,11 +184,15 @@ class Sleepers:
         """The fleet's generator, set where clock ``index``'s stream was parked."""
         return self._lend(self.positions[index].tolist())
 
-    def park(self, index: int, g: np.random.Generator) -> None:
-        """Keep where ``g``'s stream stands as clock ``index``'s."""
-        self.positions[index] = _words(g)
+    def stream(self, index: int) -> Stream:
+        """Clock ``index``'s stream where it was parked, to draw from in Python integers."""
+        return Stream(self.positions[index].tolist(), self._lend)
 
-    def _lend(self, words: list[int]) -> np.random.Generator:
+    def park(self, index: int, g: np.random.Generator | Stream) -> None:
+        """Keep where ``g``'s stream stands as clock ``index``'s."""
+        self.positions[index] = g.words if isinstance(g, Stream) else _words(g)
+
+    def _lend(self, words: Sequence[int]) -> np.random.Generator:
         """The fleet's generator, set to the stream whose state and increment are ``words`` (high and low each)."""
         hi, lo, inc_hi, inc_lo = words
         pcg = self._state["state"]  # one dictionary refilled: building one per lend was a fifth of its cost
