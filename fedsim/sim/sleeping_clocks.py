@@ -203,12 +203,12 @@ class Sleepers:
     def _draw_alone(self, states: States, rows: np.ndarray) -> np.ndarray:
         """One standard exponential from each stream at ``rows`` of ``states`` (advanced), drawn by numpy one by one:
         the few draws the ziggurat does not take at its first try."""
-        out = np.empty(len(rows))
-        for k, i in enumerate(rows.tolist()):
-            out[k] = self._lend([int(column[i]) for column in states]).standard_exponential()
-            for column, word in zip(states, _words(self._generator)):
-                column[i] = word
-        return out
+        out, after = [], []
+        for words in zip(*(column[rows].tolist() for column in states)):  # the words read and written as columns
+            out.append(self._lend(words).standard_exponential())
+            after.append(self._bits.state["state"]["state"])  # the increment stays
+        states.hi[rows], states.lo[rows] = [state >> 64 for state in after], [state & MASK64 for state in after]
+        return np.array(out, dtype=np.float64)
 
     def add(self, clock: SleepingClock) -> None:
         """Register ``clock`` (by its index), asleep."""
