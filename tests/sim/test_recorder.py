@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, histories_that_fit
+from fedsim.sim.recorder import EVENT_COLUMNS, Recorder, histories_that_fit, stable_order
 
 
 def test_events_read_back_as_rows_and_as_a_table():
@@ -113,3 +113,11 @@ def test_counts_from_the_codes_are_a_group_by_of_the_table():
     want = rec.events_table().groupby(["round", "kind"]).size().reset_index(name="count")
     pd.testing.assert_frame_equal(rec.events.counts(chunk=256), want)  # several chunks, codes not in name order
     pd.testing.assert_frame_equal(Recorder(simpy.Environment()).events.counts(), Recorder(simpy.Environment()).events_table().groupby(["round", "kind"]).size().reset_index(name="count"), check_dtype=False, check_index_type=False)
+
+
+def test_the_stable_order_is_numpys_stable_argsort():
+    rng = np.random.default_rng(8)
+    for n in [0, 1, 2, 3, 1000, 100_000]:
+        keys = np.round(rng.exponential(5.0, n), 1)  # many ties, in no order
+        keys[: n // 3] = np.sort(keys[: n // 3])  # and a sorted run, as a log has
+        np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
