@@ -11,8 +11,6 @@ failure under ``restore_checkpoint`` and stays provisional for the resumed attem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import reduce
-from operator import add, sub
 
 import numpy as np
 
@@ -56,11 +54,13 @@ class Ledger:
         if not times:
             return
         totals = self.totals
-        spans = list(map(sub, times, [self.now, *times[:-1]]))  # each time since the transition before
-        first, second = (_WAITING, _RECOVERY) if failing else (_RECOVERY, _WAITING)  # up until a failure, down until a repair
-        totals[first] = reduce(add, spans[0::2], totals[first])  # left to right from the total: the order enter() adds in
-        totals[second] = reduce(add, spans[1::2], totals[second])
-        self.now, self.state = times[-1], ("waiting" if len(times) % 2 != failing else "recovery")
+        this, other = (_WAITING, _RECOVERY) if failing else (_RECOVERY, _WAITING)  # up until a failure, down until a repair
+        total, other_total, before = totals[this], totals[other], self.now
+        for t in times:  # each span added to its bucket's total in turn: the sums enter() makes
+            total += t - before
+            total, other_total, this, other, before = other_total, total, other, this, t
+        totals[this], totals[other] = total, other_total
+        self.now, self.state = before, ("waiting" if len(times) % 2 != failing else "recovery")
 
     def checkpointed(self) -> None:
         """A checkpoint now protects all work so far in this attempt."""
