@@ -42,7 +42,7 @@ class ClientShared:
         self.sleepers: Sleepers | None = None  # the client failure clocks, when they sleep through idle time
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
-        self.round_s: array | None = None  # set by simulate with closed_form (:meth:`whole_rounds`)
+        self.round_s: array | None = None  # set by simulate with closed_form and no checkpoints (:meth:`whole_rounds`)
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

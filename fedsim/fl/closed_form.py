@@ -23,15 +23,13 @@ import numpy as np
 import simpy
 
 
+_sum = np.add.reduce  # what ndarray.sum calls, without its Python wrapper: the same pairwise sum, bit for bit
+
+
 def segment_seconds(step_seconds: np.ndarray, stops: Sequence[int], start: int) -> tuple[float, ...]:
     """Compute seconds of each training segment: steps ``start``→``stops[0]``, then to each next stop (a tuple: a
     million attempts in flight hold one each)."""
-    if len(stops) == 1:  # no checkpoint: the usual case, one sum
-        return (float(_sum(step_seconds[start : stops[0]])),)
     return tuple([float(_sum(step_seconds[a:b])) for a, b in zip([start, *stops[:-1]], stops)])
-
-
-_sum = np.add.reduce  # what ndarray.sum calls, without its Python wrapper: the same pairwise sum, bit for bit
 
 
 def segment_ends(t: float, busy_s: Sequence[float], checkpoint_s: float) -> list[float]:

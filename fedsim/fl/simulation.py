@@ -260,7 +260,7 @@ def simulate(
         shared.sleepers = recorder.sleepers = Sleepers(len(nodes), log=recorder.failures_and_repairs)
         shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
         shared.alone = lone_speeds(speeds) if shared.closed_form else bytearray()
-        shared.round_s = shared.whole_rounds(speeds) if shared.closed_form else None
+        shared.round_s = shared.whole_rounds(speeds) if shared.closed_form and not fault.checkpointing.enabled else None  # read only then
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         target = tuning.target(node)
