@@ -9,9 +9,11 @@ the client's (or its links') failure clock, carrying a cause object.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import simpy
 
 from fedsim.checkpoint.store import MemoryStore
@@ -26,7 +28,7 @@ from fedsim.sim.compute import ComputeModel
 from fedsim.sim.events import Process, call_at
 from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
-from fedsim.sim.ledger import Ledger
+from fedsim.sim.ledger import Ledger, lapse_all
 from fedsim.sim.network import Link
 from fedsim.sim.recorder import Recorder
 
@@ -262,3 +264,39 @@ class Client(Attempts, Repairable):
                 if self.parked is None:  # a parked attempt keeps its round and its cursor
                     self.working_on = self.cursor = None
         self.ledger.lose(keep_banked=False)
+
+
+class IdleFleet:
+    """A fleet's clients as their sleeping failure clocks see them (a :class:`~fedsim.sim.sleeping_clocks.Fleet`):
+    many idle clients' lifetimes and transitions taken at once, what :meth:`Client.failure_drawn` and
+    :meth:`Client.lapse` (logged) would do for each, with the ledgers' sums made as columns."""
+
+    __slots__ = ("clients", "lifetimes")
+
+    def __init__(self, clients: Sequence[Client], lifetimes: array) -> None:
+        self.clients, self.lifetimes = clients, lifetimes  # the clients' shared record of every lifetime drawn
+
+    def drawn(self, ids: np.ndarray, lifetimes: np.ndarray, ends: np.ndarray) -> None:
+        """Client ``ids[i]`` drew ``lifetimes[i]``, failing at ``ends[i]`` (rows by client, each client's in order)."""
+        self.lifetimes.frombytes(np.ascontiguousarray(lifetimes, dtype=np.float64).tobytes())
+        last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True)) if len(ids) else ids
+        clients = self.clients
+        for cid, fails_at in zip(ids[last].tolist(), ends[last].tolist()):
+            clients[cid].next_failure_s = fails_at
+
+    def lapse(self, ids: np.ndarray, times: np.ndarray, failed: np.ndarray) -> None:
+        """Idle client ``ids[i]`` failed (``failed[i]``) or was repaired at ``times[i]``, logged already (rows by
+        client, each client's in order)."""
+        if not len(ids):
+            return
+        starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1]))
+        last = np.append(starts[1:], len(ids)) - 1
+        clients = [self.clients[cid] for cid in ids[starts].tolist()]
+        lapse_all([client.ledger for client in clients], times, failed, starts)
+        fails = np.add.reduceat(failed.astype(np.int64), starts)
+        failed_at = np.where(failed[last], times[last], times[last - 1])  # rows alternate; read only where it failed
+        for client, n, at, down in zip(clients, fails.tolist(), failed_at.tolist(), failed[last].tolist()):
+            client.ledger.failures += n
+            if n:
+                client.failed_at = at
+            client.up = not down

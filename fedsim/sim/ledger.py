@@ -86,6 +86,46 @@ class Ledger:
             self.banked = 0.0
 
 
+def lapse_all(ledgers: Sequence[Ledger], times: np.ndarray, failed: np.ndarray, starts: np.ndarray) -> None:
+    """:meth:`Ledger.lapse` for many ledgers at once: ledger ``j`` takes the transitions ``times[starts[j]:starts[j+1]]``
+    (a failure where ``failed``, else a repair; each ledger's alternate).
+
+    Ledgers in their idle state (waiting before a failure, in recovery before a repair)
+    make their sums as columns, a step at a time across ledgers: each total adds its
+    spans in the order the one-by-one lapse adds them, so the sums are its own, bit for
+    bit. Any other ledger takes its own lapse."""
+    n = len(ledgers)
+    bounds = [*starts.tolist(), len(times)]
+    first = failed[starts].tolist()
+    idle = [ledger.state == ("waiting" if failing else "recovery") for ledger, failing in zip(ledgers, first)]
+    if not all(idle):
+        for ledger, failing, start, end, ok in zip(ledgers, first, bounds, bounds[1:], idle):
+            if not ok:
+                ledger.lapse(times[start:end].tolist(), failing)
+        keep = np.flatnonzero(idle)
+        ledgers, starts, bounds = [ledgers[j] for j in keep.tolist()], starts[keep], [bounds[j + 1] for j in keep.tolist()]
+        n, ends = len(ledgers), np.asarray(bounds, dtype=np.intp)
+    else:
+        ends = np.asarray(bounds[1:], dtype=np.intp)
+    before = np.fromiter((ledger.now for ledger in ledgers), dtype=np.float64, count=n)
+    waiting = np.fromiter((ledger.totals[_WAITING] for ledger in ledgers), dtype=np.float64, count=n)
+    recovery = np.fromiter((ledger.totals[_RECOVERY] for ledger in ledgers), dtype=np.float64, count=n)
+    live, k = np.arange(n), 0
+    while len(live):
+        rows = starts[live] + k
+        at, fails = times[rows], failed[rows]
+        span = at - before[live]
+        waiting[live[fails]] += span[fails]  # up until a failure
+        recovery[live[~fails]] += span[~fails]  # down until a repair
+        before[live] = at
+        k += 1
+        live = live[starts[live] + k < ends[live]]
+    for ledger, up_s, down_s, now, down in zip(ledgers, waiting.tolist(), recovery.tolist(), before.tolist(), failed[ends - 1].tolist()):
+        totals = ledger.totals
+        totals[_WAITING], totals[_RECOVERY] = up_s, down_s
+        ledger.now, ledger.state = now, ("recovery" if down else "waiting")
+
+
 def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
     """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
     totals = np.empty((len(ledgers), len(BUCKETS)))

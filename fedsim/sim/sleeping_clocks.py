@@ -16,7 +16,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from itertools import repeat
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import simpy
@@ -42,6 +42,18 @@ class Sleeper(Protocol):
         """Failures and repairs at ``times`` (past instants, alternating, the first a failure iff ``failing``), all
         while idle: what ``fail(at=)`` and ``repair(at=)`` in turn would do (``logged``: but their rows are in the
         log already, put there by the fleet's :class:`Sleepers`)."""
+
+
+class Fleet(Protocol):
+    """The targets of a fleet's sleeping clocks, told of many idle targets' draws and transitions at once: what each
+    clock's ``on_draw`` and each target's ``lapse`` would be told (columns ordered by target, each target's rows in
+    order), without a Python call per target."""
+
+    def drawn(self, ids: np.ndarray, lifetimes: np.ndarray, ends: np.ndarray) -> None:
+        """Target ``ids[i]``'s clock drew lifetime ``lifetimes[i]``, which fails at ``ends[i]``."""
+
+    def lapse(self, ids: np.ndarray, times: np.ndarray, failed: np.ndarray) -> None:
+        """Idle target ``ids[i]`` failed (``failed[i]``) or was repaired at ``times[i]``, its row logged already."""
 
 
 class SleepingClock(FailureClock):
@@ -166,16 +178,19 @@ class Sleepers:
     sleeping clocks cost nothing until one of them has something to play; and when
     many play at once (:meth:`settle`), their draws are made for all of them together.
     A clock's index is its target's id in the log: ``log(times, failed, ids)``, when
-    given, logs the failures and repairs of many targets at once.
+    given, logs the failures and repairs of many targets at once, and ``fleet``, when
+    given with it, takes their draws and transitions at once as well.
     """
 
-    def __init__(self, size: int, log: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> None:
+    def __init__(self, size: int, log: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+                 fleet: Fleet | None = None) -> None:  # fmt: skip
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
         self.positions = np.zeros((size, 4), dtype=np.uint64)  # each parked clock's PCG64 state and increment, as words
         # (a PCG64 increment is odd: a row whose last word is 0 was never parked)
         self.streams = States(*self.positions.T)  # the same, as columns
         self.log = log
+        self.fleet = fleet if log is not None else None  # its lapse takes rows logged already
         self._bits = np.random.PCG64()
         self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
         self._state = {"bit_generator": "PCG64", "state": {"state": 0, "inc": 0}, "has_uint32": 0, "uinteger": 0}  # refilled by each lend
@@ -260,34 +275,43 @@ class Sleepers:
         together = [clock.target.idle and (parked or clock.streams is not None) and bulk[id(clock.model)]  # type: ignore[union-attr]
                     for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist())]  # fmt: skip
         if len(models) == 1 and all(together):  # the usual case: nothing to interleave
-            deque(self._draw_in_chunks(clocks, now), maxlen=0)
-        else:
-            groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
-            for clock, in_bulk in zip(clocks, together):
-                if in_bulk:
-                    groups.setdefault(id(clock.model), []).append(clock)
-            drawn = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
-            for clock, in_bulk in zip(clocks, together):
-                if in_bulk:
-                    next(drawn[id(clock.model)])
+            for i in range(0, len(clocks), CHUNK):
+                chunk = clocks[i : i + CHUNK]
+                drawn = self._draw_together(chunk, now)
+                if self.fleet is None:
+                    deque(self._hand_over(chunk, drawn), maxlen=0)
                 else:
-                    clock.catch_up(now)
+                    self._hand_over_all(chunk, drawn)
+                self.when[drawn.index] = drawn.t
+            return
+        groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
+        for clock, in_bulk in zip(clocks, together):
+            if in_bulk:
+                groups.setdefault(id(clock.model), []).append(clock)
+        chunks = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
+        for clock, in_bulk in zip(clocks, together):
+            if in_bulk:
+                next(chunks[id(clock.model)])
+            else:
+                clock.catch_up(now)
         self.when[due] = [clock.when for clock in clocks]  # nothing above reads a settled clock's entry
 
     def _draw_in_chunks(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
-        """:meth:`_draw_together` on ``CHUNK`` clocks at a time, each chunk drawn when the clocks before it are done."""
+        """:meth:`_draw_together` on ``CHUNK`` clocks at a time, each chunk drawn when the clocks before it are done,
+        and handed over clock by clock."""
         for i in range(0, len(clocks), CHUNK):
-            yield from self._draw_together(clocks[i : i + CHUNK], now)
+            chunk = clocks[i : i + CHUNK]
+            yield from self._hand_over(chunk, self._draw_together(chunk, now))
 
-    def _draw_together(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
+    def _draw_together(self, clocks: list[SleepingClock], now: float) -> Drawn:
         """Play the transitions of idle ``clocks`` due by ``now`` (of one failure model), one standard exponential
         from every clock's stream per step, as arrays (:mod:`fedsim.pcg64_arrays`).
 
         The transitions, lifetimes and streams' positions are :meth:`SleepingClock._lapse`'s,
         bit for bit: the same draws turned into delays by the same float arithmetic, summed
         in the same order (``math.pow`` for the Weibull's power, as numpy's C draw calls
-        it). Yields once per clock, in order, after handing its target its lifetimes and
-        transitions (logged before, all at once, when the fleet has a ``log``)."""
+        it). The transitions are logged here, all at once, when the fleet has a ``log``; the
+        clocks and their targets are told by :meth:`_hand_over` or :meth:`_hand_over_all`."""
         model, m = clocks[0].model, len(clocks)
         law, scale, inv = model.repair, model.scale, 1.0 / model.shape
         index = np.fromiter((c.index for c in clocks), dtype=np.intp, count=m)
@@ -316,7 +340,8 @@ class Sleepers:
             rows.append((active[transition], at[transition], step[transition] == _FAILS))
             lifetime = step != _FAILS
             delay = law.mean * e[active] if law.exponentials else np.full(len(active), law.mean)  # type: ignore[union-attr]
-            delay[lifetime] = scale * np.array(list(map(math.pow, e[active[lifetime]].tolist(), repeat(inv))))
+            powers = e[active[lifetime]].tolist()
+            delay[lifetime] = scale * np.fromiter(map(math.pow, powers, repeat(inv)), dtype=np.float64, count=len(powers))
             t[active] = at + delay
             lives.append((active[lifetime], delay[lifetime], t[active[lifetime]]))
             phase[active] = np.where(lifetime, _FAILS, _REPAIRS)
@@ -325,17 +350,48 @@ class Sleepers:
         (rows_of, times, failed), (lives_of, lifetimes, ends) = _by_clock(rows), _by_clock(lives)
         if self.log is not None:
             self.log(times, failed, index[rows_of])
-        times_at, lifetimes_at = _bounds(rows_of, m), _bounds(lives_of, m)
-        times, lifetimes, ends, logged = times.tolist(), lifetimes.tolist(), ends.tolist(), self.log is not None
+        return Drawn(index, t, phase, started, rows_of, times, failed, lives_of, lifetimes, ends)
+
+    def _hand_over(self, clocks: list[SleepingClock], drawn: Drawn) -> Iterator[None]:
+        """Tell each of ``clocks`` in turn where it stands, and its target and ``on_draw`` what it drew; yields after
+        each clock."""
+        times_at, lifetimes_at = _bounds(drawn.rows_of, len(clocks)), _bounds(drawn.lives_of, len(clocks))
+        times, lifetimes, ends, logged = drawn.times.tolist(), drawn.lifetimes.tolist(), drawn.ends.tolist(), self.log is not None
         for clock, when, step, failing, lives, lives_end, rows, rows_end in zip(
-            clocks, t.tolist(), phase.tolist(), (started != _REPAIRS).tolist(), lifetimes_at, lifetimes_at[1:], times_at, times_at[1:]
-        ):
+            clocks, drawn.t.tolist(), drawn.phase.tolist(), (drawn.started != _REPAIRS).tolist(), lifetimes_at, lifetimes_at[1:],
+            times_at, times_at[1:]
+        ):  # fmt: skip
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back  # every clock took a step
             if lives < lives_end and clock.on_draw is not None:  # one call for all its lifetimes
                 clock.on_draw(lifetimes[lives:lives_end], ends[lives_end - 1])
             if rows < rows_end:
                 clock.target.lapse(times[rows:rows_end], failing, logged)  # type: ignore[attr-defined]
             yield
+
+    def _hand_over_all(self, clocks: list[SleepingClock], drawn: Drawn) -> None:
+        """:meth:`_hand_over`, the fleet told of all the draws and transitions at once: the clocks are the only Python
+        loop left."""
+        for clock, when, step in zip(clocks, drawn.t.tolist(), drawn.phase.tolist()):
+            clock.when, clock.step = when, clock._down if step == _FAILS else clock._back
+        self.fleet.drawn(drawn.index[drawn.lives_of], drawn.lifetimes, drawn.ends)  # type: ignore[union-attr]
+        self.fleet.lapse(drawn.index[drawn.rows_of], drawn.times, drawn.failed)  # type: ignore[union-attr]
+
+
+class Drawn(NamedTuple):
+    """What :meth:`Sleepers._draw_together` drew for a chunk of clocks: their indices, next transition times and
+    steps, the steps they started from, and their transitions and lifetimes as columns ordered by clock (``rows_of``,
+    ``lives_of``: positions in the chunk)."""
+
+    index: np.ndarray
+    t: np.ndarray
+    phase: np.ndarray
+    started: np.ndarray
+    rows_of: np.ndarray
+    times: np.ndarray
+    failed: np.ndarray
+    lives_of: np.ndarray
+    lifetimes: np.ndarray
+    ends: np.ndarray
 
 
 def _bulk_repairs(model: FailureModel) -> bool:

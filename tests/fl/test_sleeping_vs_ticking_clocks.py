@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from fedsim.experiments import run
+from fedsim.fl import client
 from fedsim.sim import sleeping_clocks
 
 from test_engine_golden import SYSTEM, _cfg
@@ -63,9 +64,13 @@ def test_sleeping_clocks_give_the_tables_of_ticking_clocks(case, monkeypatch):
     monkeypatch.setattr(sleeping_clocks.SleepingClock, "_lapse", lambda self, now: (bulk.append(self.when < now), lapse(self, now))[1])
     draw, together = sleeping_clocks.Sleepers._draw_together, []  # idle clocks drawn for as arrays, all at once
     monkeypatch.setattr(sleeping_clocks.Sleepers, "_draw_together", lambda self, clocks, now: (together.append(len(clocks)), draw(self, clocks, now))[1])
+    told = []  # rows of idle clients' failures and repairs handed to the fleet at once (IdleFleet)
+    lapse_all = client.IdleFleet.lapse
+    monkeypatch.setattr(client.IdleFleet, "lapse", lambda self, ids, times, failed: (told.append(len(ids)), lapse_all(self, ids, times, failed))[1])
     lazy = tables(overrides, sleeping=True)
     eager = tables(overrides, sleeping=False)
     assert any(late) or any(bulk) or any(together), f"no clock slept through a failure in {overrides}"  # the case exercises a late path
+    assert sum(told) > 0 or case >= 8, f"no idle client's transitions were handed over at once in {overrides}"  # every default case does
     for name, want in eager.items():
         pd.testing.assert_frame_equal(lazy[name], want, check_exact=True, obj=f"{name} of {overrides}")
     assert (lazy["events"]["kind"] == "failure").sum() > 0
