@@ -128,12 +128,11 @@ def lapse_all(ledgers: Sequence[Ledger], times: np.ndarray, failed: np.ndarray, 
 
 def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
     """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
-    totals = np.empty((len(ledgers), len(BUCKETS)))
-    counts = np.empty((len(ledgers), 2), dtype=np.int64)
-    for i, ledger in enumerate(ledgers):
+    for ledger in ledgers:
         ledger.enter("waiting", t)
         ledger.lose(keep_banked=False)
-        totals[i] = ledger.totals
-        counts[i] = ledger.checkpoints, ledger.failures
+    n = len(ledgers)
+    totals = np.array([ledger.totals for ledger in ledgers], dtype=np.float64).reshape(n, len(BUCKETS))  # the ledgers' own lists
     columns = {f"{b}_s": totals[:, j] for j, b in enumerate(BUCKETS)}
-    return columns | {"total_s": np.full(len(ledgers), float(t)), "checkpoints": counts[:, 0], "failures": counts[:, 1]}
+    counts = {name: np.fromiter((getattr(ledger, name) for ledger in ledgers), dtype=np.int64, count=n) for name in ("checkpoints", "failures")}
+    return columns | {"total_s": np.full(n, float(t))} | counts

@@ -186,6 +186,11 @@ class Sleepers:
                  fleet: Fleet | None = None) -> None:  # fmt: skip
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
+        self.models: list[FailureModel] = []  # the clocks' failure models, each once (a fleet's share one, as a rule)
+        self.model_of = np.zeros(size, dtype=np.int32)  # each clock's, as an index into models
+        self.drawable = np.zeros(size, dtype=bool)  # each clock's draws can be made as arrays: fixed or exponential
+        # repairs, and a fleet's streams or a parked position to start from
+        self._codes: dict[int, int] = {}
         self.positions = np.zeros((size, 4), dtype=np.uint64)  # each parked clock's PCG64 state and increment, as words
         # (a PCG64 increment is odd: a row whose last word is 0 was never parked)
         self.streams = States(*self.positions.T)  # the same, as columns
@@ -228,6 +233,11 @@ class Sleepers:
     def add(self, clock: SleepingClock) -> None:
         """Register ``clock`` (by its index), asleep."""
         self.clocks[clock.index] = clock
+        code = self._codes.setdefault(id(clock.model), len(self.models))
+        if code == len(self.models):
+            self.models.append(clock.model)
+        self.model_of[clock.index] = code
+        self.drawable[clock.index] = _bulk_repairs(clock.model) and clock.streams is not None  # else drawn once parked
         self.sleep(clock)
 
     def sleep(self, clock: SleepingClock) -> None:
@@ -270,11 +280,11 @@ class Sleepers:
         if not len(due):
             return
         clocks: list[SleepingClock] = [self.clocks[i] for i in due.tolist()]  # type: ignore[misc]
-        models = {id(clock.model): clock.model for clock in clocks}  # a fleet's clocks share one, as a rule
-        bulk = {key: _bulk_repairs(model) for key, model in models.items()}
-        together = [clock.target.idle and (parked or clock.streams is not None) and bulk[id(clock.model)]  # type: ignore[union-attr]
-                    for clock, parked in zip(clocks, (self.positions[due, 3] != 0).tolist())]  # fmt: skip
-        if len(models) == 1 and all(together):  # the usual case: nothing to interleave
+        model_of = self.model_of[due]
+        idle = np.fromiter((clock.target.idle for clock in clocks), dtype=bool, count=len(clocks))  # type: ignore[attr-defined]
+        drawable = self.drawable[due] | (self.positions[due, 3] != 0) & np.array([_bulk_repairs(m) for m in self.models])[model_of]
+        together = idle & drawable
+        if together.all() and (model_of == model_of[0]).all():  # the usual case: nothing to interleave
             for i in range(0, len(clocks), CHUNK):
                 chunk = clocks[i : i + CHUNK]
                 drawn = self._draw_together(chunk, now)
@@ -284,14 +294,14 @@ class Sleepers:
                     self._hand_over_all(chunk, drawn)
                 self.when[drawn.index] = drawn.t
             return
-        groups: dict[int, list[SleepingClock]] = {}  # by failure model (a fleet's clocks share one, as a rule)
-        for clock, in_bulk in zip(clocks, together):
+        groups: dict[int, list[SleepingClock]] = {}  # by failure model
+        for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
             if in_bulk:
-                groups.setdefault(id(clock.model), []).append(clock)
-        chunks = {key: self._draw_in_chunks(group, now) for key, group in groups.items()}
-        for clock, in_bulk in zip(clocks, together):
+                groups.setdefault(model, []).append(clock)
+        chunks = {model: self._draw_in_chunks(group, now) for model, group in groups.items()}
+        for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
             if in_bulk:
-                next(chunks[id(clock.model)])
+                next(chunks[model])
             else:
                 clock.catch_up(now)
         self.when[due] = [clock.when for clock in clocks]  # nothing above reads a settled clock's entry
