@@ -144,7 +144,7 @@ class SurrogateExecutor:
         self.spec = spec
         self.curve = curve
         self.row_bytes = row_bytes  # bytes per training row when data is redistributed
-        self.rows = [d if isinstance(d, (int, np.integer)) else len(d[0]) for d in data]
+        self.rows = [int(d) if isinstance(d, (int, np.integer)) else len(d[0]) for d in data]  # Python ints: read per client-round
         self._parts: dict[tuple[int, int, int], int] = {}
         self._results: dict[tuple[int, int, int, float], TrainResult] = {}
         self.wall_s = 0.0
@@ -156,7 +156,7 @@ class SurrogateExecutor:
 
     def num_samples(self, client: int) -> int:
         """Training rows held by ``client``."""
-        return int(self.rows[client])
+        return self.rows[client]
 
     def round_steps(self, client: int) -> int:
         """Local steps in one round."""
