@@ -266,8 +266,8 @@ class Client(Attempts, Repairable):
         self.ledger.lose(keep_banked=False)
 
 
-class IdleFleet:
-    """A fleet's clients as their sleeping failure clocks see them (a :class:`~fedsim.sim.sleeping_clocks.Fleet`):
+class IdleClients:
+    """A fleet's clients as their sleeping failure clocks see them (:class:`~fedsim.sim.sleeping_clocks.Targets`):
     many idle clients' lifetimes and transitions taken at once, what :meth:`Client.failure_drawn` and
     :meth:`Client.lapse` (logged) would do for each, with the ledgers' sums made as columns."""
 

@@ -21,7 +21,7 @@ import torch
 
 from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
-from fedsim.fl.client import Client, IdleFleet
+from fedsim.fl.client import Client, IdleClients
 from fedsim.fl.client_shared import ClientShared, lone_speeds
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
@@ -257,7 +257,7 @@ def simulate(
     failure_streams = Streams(settings.seed, "failure", ids) if settings.failure or settings.client_failure else None
     link_streams = Streams(settings.seed, "link-failure", np.repeat(ids, 2), np.tile([0, 1], len(ids))) if fault.link_failure else None
     if settings.sleeping_clocks and failure_streams is not None and fault.detection is None:  # no one watches idle clients
-        shared.sleepers = recorder.sleepers = Sleepers(len(nodes), log=recorder.failures_and_repairs, fleet=IdleFleet(nodes, shared.lifetimes))
+        shared.sleepers = recorder.sleepers = Sleepers(len(nodes), log=recorder.failures_and_repairs, targets=IdleClients(nodes, shared.lifetimes))
         shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
         shared.alone = lone_speeds(speeds) if shared.closed_form else bytearray()
         shared.round_s = shared.whole_rounds(speeds) if shared.closed_form and not fault.checkpointing.enabled else None  # read only then

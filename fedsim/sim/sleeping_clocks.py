@@ -44,7 +44,7 @@ class Sleeper(Protocol):
         log already, put there by the fleet's :class:`Sleepers`)."""
 
 
-class Fleet(Protocol):
+class Targets(Protocol):
     """The targets of a fleet's sleeping clocks, told of many idle targets' draws and transitions at once: what each
     clock's ``on_draw`` and each target's ``lapse`` would be told (columns ordered by target, each target's rows in
     order), without a Python call per target."""
@@ -178,12 +178,12 @@ class Sleepers:
     sleeping clocks cost nothing until one of them has something to play; and when
     many play at once (:meth:`settle`), their draws are made for all of them together.
     A clock's index is its target's id in the log: ``log(times, failed, ids)``, when
-    given, logs the failures and repairs of many targets at once, and ``fleet``, when
-    given with it, takes their draws and transitions at once as well.
+    given, logs the failures and repairs of many targets at once, and ``targets``, when
+    given with it, take their draws and transitions at once as well.
     """
 
     def __init__(self, size: int, log: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
-                 fleet: Fleet | None = None) -> None:  # fmt: skip
+                 targets: Targets | None = None) -> None:  # fmt: skip
         self.when = np.full(size, np.inf)  # next transition of each sleeping clock; inf while armed
         self.clocks: list[SleepingClock | None] = [None] * size
         self.models: list[FailureModel] = []  # the clocks' failure models, each once (a fleet's share one, as a rule)
@@ -195,7 +195,7 @@ class Sleepers:
         # (a PCG64 increment is odd: a row whose last word is 0 was never parked)
         self.streams = States(*self.positions.T)  # the same, as columns
         self.log = log
-        self.fleet = fleet if log is not None else None  # its lapse takes rows logged already
+        self.targets = targets if log is not None else None  # their lapse takes rows logged already
         self._bits = np.random.PCG64()
         self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
         self._state = {"bit_generator": "PCG64", "state": {"state": 0, "inc": 0}, "has_uint32": 0, "uinteger": 0}  # refilled by each lend
@@ -288,7 +288,7 @@ class Sleepers:
             for i in range(0, len(clocks), CHUNK):
                 chunk = clocks[i : i + CHUNK]
                 drawn = self._draw_together(chunk, now)
-                if self.fleet is None:
+                if self.targets is None:
                     deque(self._hand_over(chunk, drawn), maxlen=0)
                 else:
                     self._hand_over_all(chunk, drawn)
@@ -379,12 +379,12 @@ class Sleepers:
             yield
 
     def _hand_over_all(self, clocks: list[SleepingClock], drawn: Drawn) -> None:
-        """:meth:`_hand_over`, the fleet told of all the draws and transitions at once: the clocks are the only Python
+        """:meth:`_hand_over`, the targets told of all the draws and transitions at once: the clocks are the only Python
         loop left."""
         for clock, when, step in zip(clocks, drawn.t.tolist(), drawn.phase.tolist()):
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back
-        self.fleet.drawn(drawn.index[drawn.lives_of], drawn.lifetimes, drawn.ends)  # type: ignore[union-attr]
-        self.fleet.lapse(drawn.index[drawn.rows_of], drawn.times, drawn.failed)  # type: ignore[union-attr]
+        self.targets.drawn(drawn.index[drawn.lives_of], drawn.lifetimes, drawn.ends)  # type: ignore[union-attr]
+        self.targets.lapse(drawn.index[drawn.rows_of], drawn.times, drawn.failed)  # type: ignore[union-attr]
 
 
 class Drawn(NamedTuple):

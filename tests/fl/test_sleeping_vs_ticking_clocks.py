@@ -64,9 +64,9 @@ def test_sleeping_clocks_give_the_tables_of_ticking_clocks(case, monkeypatch):
     monkeypatch.setattr(sleeping_clocks.SleepingClock, "_lapse", lambda self, now: (bulk.append(self.when < now), lapse(self, now))[1])
     draw, together = sleeping_clocks.Sleepers._draw_together, []  # idle clocks drawn for as arrays, all at once
     monkeypatch.setattr(sleeping_clocks.Sleepers, "_draw_together", lambda self, clocks, now: (together.append(len(clocks)), draw(self, clocks, now))[1])
-    told = []  # rows of idle clients' failures and repairs handed to the fleet at once (IdleFleet)
-    lapse_all = client.IdleFleet.lapse
-    monkeypatch.setattr(client.IdleFleet, "lapse", lambda self, ids, times, failed: (told.append(len(ids)), lapse_all(self, ids, times, failed))[1])
+    told = []  # rows of idle clients' failures and repairs handed to the fleet at once (IdleClients)
+    lapse_all = client.IdleClients.lapse
+    monkeypatch.setattr(client.IdleClients, "lapse", lambda self, ids, times, failed: (told.append(len(ids)), lapse_all(self, ids, times, failed))[1])
     lazy = tables(overrides, sleeping=True)
     eager = tables(overrides, sleeping=False)
     assert any(late) or any(bulk) or any(together), f"no clock slept through a failure in {overrides}"  # the case exercises a late path

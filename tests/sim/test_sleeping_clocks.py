@@ -118,8 +118,8 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
         assert together_sleepers.resume(i).random() == alone_sleepers.resume(i).random()
 
 
-class RecordingFleet:
-    """A fleet that keeps what it is told at once, as the rows each clock's ``on_draw`` and target would have had."""
+class RecordingTargets:
+    """Targets that keep what they are told at once, as the rows each clock's ``on_draw`` and target would have had."""
 
     def __init__(self) -> None:
         self.lifetimes, self.fails_at, self.rows = [], {}, []
@@ -132,16 +132,16 @@ class RecordingFleet:
         self.rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist()))
 
 
-def test_a_fleet_told_at_once_hears_what_its_clocks_and_targets_hear_one_by_one(monkeypatch):
-    # one model, every target idle (the usual case, handed over all at once when the fleet is given): the lifetimes
+def test_targets_told_at_once_hear_what_their_clocks_tell_them_one_by_one(monkeypatch):
+    # one model, every target idle (the usual case, handed over all at once when the targets are given): the lifetimes
     # (in order), the last failure times and the transitions must be the ones the clocks hand over one by one
     n, model = 300, FailureModel(1.5, 2.0, repair_sampler("exponential", 0.7))
     streams = Streams(9, "failure", np.arange(n))
     monkeypatch.setattr(sleeping_clocks, "CHUNK", 64)
 
-    def settled(fleet):
+    def settled(targets):
         env, rows, drawn, fails_at = simpy.Environment(), [], [], {}
-        sleepers = Sleepers(n, log=lambda times, failed, ids: rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist())), fleet=fleet)
+        sleepers = Sleepers(n, log=lambda times, failed, ids: rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist())), targets=targets)
 
         def on_draw(ttfs, at, i):
             drawn.extend((i, ttf) for ttf in ttfs)
@@ -158,10 +158,10 @@ def test_a_fleet_told_at_once_hears_what_its_clocks_and_targets_hear_one_by_one(
         return sleepers, [node.bulk for node in nodes], caught_up, drawn, fails_at, rows
 
     one_by_one, bulk, caught_up, drawn, fails_at, rows = settled(None)
-    fleet = RecordingFleet()
-    at_once, quiet, quiet_caught_up, early_drawn, early_fails_at, fleet_rows = settled(fleet)
+    targets = RecordingTargets()
+    at_once, quiet, quiet_caught_up, early_drawn, early_fails_at, logged_rows = settled(targets)
     assert sum(bulk) - caught_up == len(rows) > n and sum(quiet) == quiet_caught_up  # the targets heard none of it
-    assert fleet.rows == fleet_rows == rows
-    assert early_drawn + fleet.lifetimes == drawn and early_fails_at | fleet.fails_at == fails_at
+    assert targets.rows == logged_rows == rows
+    assert early_drawn + targets.lifetimes == drawn and early_fails_at | targets.fails_at == fails_at
     assert [at_once.resume(i).random() for i in range(n)] == [one_by_one.resume(i).random() for i in range(n)]
     assert (at_once.when == one_by_one.when).all()
