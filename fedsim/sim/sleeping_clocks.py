@@ -21,9 +21,10 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import simpy
 
-from fedsim.pcg64_arrays import MASK64, States, Stream, seeded, standard_exponentials
+from fedsim.pcg64_arrays import seeded, standard_exponentials
 from fedsim.sim.events import call_at
 from fedsim.sim.failures import FailureClock, FailureModel, Step
+from fedsim.sim.parked_streams import ParkedStreams
 from fedsim.streams import Streams
 
 
@@ -105,13 +106,14 @@ class SleepingClock(FailureClock):
     def _unpark(self, in_python: bool = False) -> None:
         """Draw from here on where this clock's stream stopped: on the fleet's one numpy generator, or in Python
         integers (``in_python``: a :class:`~fedsim.pcg64_arrays.Stream`, for a step's Weibull or exponential draw)."""
-        if self.sleepers.positions[self.index, 3]:  # parked: a PCG64 increment is odd, so never 0
-            self.rng = self.sleepers.stream(self.index) if in_python else self.sleepers.resume(self.index)
+        parked = self.sleepers.parked
+        if parked.has(self.index):
+            self.rng = parked.stream(self.index) if in_python else parked.resume(self.index)
 
     def _park(self) -> None:
         """Keep only the stream's position between draws: a generator is 0.7 KiB, a position four words in arrays."""
         if self.rng is not None:
-            self.sleepers.park(self.index, self.rng)
+            self.sleepers.parked.park(self.index, self.rng)
             self.rng = None
 
     def catch_up(self, now: float) -> None:
@@ -172,7 +174,8 @@ class SleepingClock(FailureClock):
 
 
 class Sleepers:
-    """The sleeping clocks of a fleet: their next transition times and their streams' positions in arrays.
+    """The sleeping clocks of a fleet: their next transition times and their streams' positions (:class:`ParkedStreams`)
+    in arrays.
 
     Finding the clocks with a transition due is one vectorised comparison, so a million
     sleeping clocks cost nothing until one of them has something to play; and when
@@ -191,44 +194,9 @@ class Sleepers:
         self.drawable = np.zeros(size, dtype=bool)  # each clock's draws can be made as arrays: fixed or exponential
         # repairs, and a fleet's streams or a parked position to start from
         self._codes: dict[int, int] = {}
-        self.positions = np.zeros((size, 4), dtype=np.uint64)  # each parked clock's PCG64 state and increment, as words
-        # (a PCG64 increment is odd: a row whose last word is 0 was never parked)
-        self.streams = States(*self.positions.T)  # the same, as columns
+        self.parked = ParkedStreams(size)  # where each clock's stream stands between draws
         self.log = log
         self.targets = targets if log is not None else None  # their lapse takes rows logged already
-        self._bits = np.random.PCG64()
-        self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
-        self._state = {"bit_generator": "PCG64", "state": {"state": 0, "inc": 0}, "has_uint32": 0, "uinteger": 0}  # refilled by each lend
-
-    def resume(self, index: int) -> np.random.Generator:
-        """The fleet's generator, set where clock ``index``'s stream was parked."""
-        return self._lend(self.positions[index].tolist())
-
-    def stream(self, index: int) -> Stream:
-        """Clock ``index``'s stream where it was parked, to draw from in Python integers."""
-        return Stream(self.positions[index].tolist(), self._lend)
-
-    def park(self, index: int, g: np.random.Generator | Stream) -> None:
-        """Keep where ``g``'s stream stands as clock ``index``'s."""
-        self.positions[index] = g.words if isinstance(g, Stream) else _words(g)
-
-    def _lend(self, words: Sequence[int]) -> np.random.Generator:
-        """The fleet's generator, set to the stream whose state and increment are ``words`` (high and low each)."""
-        hi, lo, inc_hi, inc_lo = words
-        pcg = self._state["state"]  # one dictionary refilled: building one per lend was a fifth of its cost
-        pcg["state"], pcg["inc"] = hi << 64 | lo, inc_hi << 64 | inc_lo
-        self._bits.state = self._state
-        return self._generator
-
-    def _draw_alone(self, states: States, rows: np.ndarray) -> np.ndarray:
-        """One standard exponential from each stream at ``rows`` of ``states`` (advanced), drawn by numpy one by one:
-        the few draws the ziggurat does not take at its first try."""
-        out, after = [], []
-        for words in zip(*(column[rows].tolist() for column in states)):  # the words read and written as columns
-            out.append(self._lend(words).standard_exponential())
-            after.append(self._bits.state["state"]["state"])  # the increment stays
-        states.hi[rows], states.lo[rows] = [state >> 64 for state in after], [state & MASK64 for state in after]
-        return np.array(out, dtype=np.float64)
 
     def add(self, clock: SleepingClock) -> None:
         """Register ``clock`` (by its index), asleep."""
@@ -282,7 +250,7 @@ class Sleepers:
         clocks: list[SleepingClock] = [self.clocks[i] for i in due.tolist()]  # type: ignore[misc]
         model_of = self.model_of[due]
         idle = np.fromiter((clock.target.idle for clock in clocks), dtype=bool, count=len(clocks))  # type: ignore[attr-defined]
-        drawable = self.drawable[due] | (self.positions[due, 3] != 0) & np.array([_bulk_repairs(m) for m in self.models])[model_of]
+        drawable = self.drawable[due] | self.parked.has(due) & np.array([_bulk_repairs(m) for m in self.models])[model_of]
         together = idle & drawable
         if together.all() and (model_of == model_of[0]).all():  # the usual case: nothing to interleave
             for i in range(0, len(clocks), CHUNK):
@@ -328,7 +296,7 @@ class Sleepers:
         phase = np.fromiter((_FIRST if c.step == c._first else _FAILS if c.step == c._down else _REPAIRS for c in clocks),
                             dtype=np.int8, count=m)  # fmt: skip
         started = phase.copy()
-        states = self.streams.take(index)
+        states = self.parked.states.take(index)
         fresh = np.flatnonzero(phase == _FIRST)
         for streams in {id(clocks[j].streams): clocks[j].streams for j in fresh.tolist()}.values():  # one fleet's, as a rule
             mine = fresh[[clocks[j].streams is streams for j in fresh.tolist()]]
@@ -342,7 +310,7 @@ class Sleepers:
             draws = active if law.exponentials else active[step != _FAILS]  # type: ignore[union-attr]
             x, taken, after = standard_exponentials(states.take(draws))
             states.put(draws[taken], after.take(taken))
-            x[~taken] = self._draw_alone(states, draws[~taken])
+            x[~taken] = self.parked.draw_alone(states, draws[~taken])
             e = np.empty(m)
             e[draws] = x
             at = t[active]
@@ -356,7 +324,7 @@ class Sleepers:
             lives.append((active[lifetime], delay[lifetime], t[active[lifetime]]))
             phase[active] = np.where(lifetime, _FAILS, _REPAIRS)
             active = active[t[active] <= now]
-        self.streams.put(index, states)
+        self.parked.states.put(index, states)
         (rows_of, times, failed), (lives_of, lifetimes, ends) = _by_clock(rows), _by_clock(lives)
         if self.log is not None:
             self.log(times, failed, index[rows_of])
@@ -411,15 +379,6 @@ def _bulk_repairs(model: FailureModel) -> bool:
 
 CHUNK = 1 << 16  # clocks drawn for together: their transitions' columns stay tens of MB, not GBs at a million
 _FIRST, _FAILS, _REPAIRS = 0, 1, 2  # a clock's next step: its first lifetime, a failure, a repair
-
-
-def _words(g: np.random.Generator) -> tuple[int, int, int, int]:
-    """Where ``g``'s stream stands: its state and increment, high and low words (the failure draws take 64 bits at a
-    time, so no half-used word is lost)."""
-    state = g.bit_generator.state
-    assert not state["has_uint32"], "a 32-bit draw left half a word: the position would lose it"
-    pcg = state["state"]
-    return pcg["state"] >> 64, pcg["state"] & MASK64, pcg["inc"] >> 64, pcg["inc"] & MASK64
 
 
 def _by_clock(steps: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:

@@ -9,6 +9,7 @@ import simpy
 from fedsim.seeding import rng
 from fedsim.sim.failures import FailureClock, FailureModel, repair_sampler
 from fedsim.sim import sleeping_clocks
+from fedsim.sim.parked_streams import ParkedStreams
 from fedsim.sim.sleeping_clocks import Sleepers, SleepingClock
 from fedsim.streams import Streams
 
@@ -51,7 +52,7 @@ def test_a_sleeping_clock_caught_up_in_bulk_plays_the_transitions_and_draws_of_a
         sleepers.catch_up(0, now)
     assert node.log == [(k, t) for k, t in ticking.log] and slept == drawn[: len(slept)] and len(slept) >= len(drawn) - 1
     assert (node.bulk > 0) == (repair != "lognormal")  # lognormal repairs take two normals' worth: one by one
-    assert clock.rng is None and sleepers.resume(0).random() == ticking_next_draw(model, len(node.log), drawn)  # parked between draws
+    assert clock.rng is None and sleepers.parked.resume(0).random() == ticking_next_draw(model, len(node.log), drawn)  # parked between draws
 
 
 def ticking_next_draw(model, transitions, drawn):
@@ -102,8 +103,8 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
         alone_sleepers.catch_up(i, 30.0)
     rows = []
     monkeypatch.setattr(sleeping_clocks, "CHUNK", 64)  # several chunks per model
-    draw_alone, slow = Sleepers._draw_alone, []
-    monkeypatch.setattr(Sleepers, "_draw_alone", lambda self, states, r: (slow.append(len(r)), draw_alone(self, states, r))[1])
+    draw_alone, slow = ParkedStreams.draw_alone, []
+    monkeypatch.setattr(ParkedStreams, "draw_alone", lambda self, states, r: (slow.append(len(r)), draw_alone(self, states, r))[1])
     log = (lambda times, failed, ids: rows.extend(zip(ids.tolist(), times.tolist(), failed.tolist()))) if logged else None
     together_sleepers, together, together_drawn = fleet(log)
     together_sleepers.settle(30.0)
@@ -115,7 +116,7 @@ def test_a_fleet_settled_together_plays_what_each_clock_caught_up_alone_plays(re
         if logged:  # the fleet's log holds the rows settled together, in clock order
             got = got + [("fail" if failed else "repair", t) for cid, t, failed in rows if cid == i]
         assert got == want, i
-        assert together_sleepers.resume(i).random() == alone_sleepers.resume(i).random()
+        assert together_sleepers.parked.resume(i).random() == alone_sleepers.parked.resume(i).random()
 
 
 class RecordingTargets:
@@ -163,5 +164,5 @@ def test_targets_told_at_once_hear_what_their_clocks_tell_them_one_by_one(monkey
     assert sum(bulk) - caught_up == len(rows) > n and sum(quiet) == quiet_caught_up  # the targets heard none of it
     assert targets.rows == logged_rows == rows
     assert early_drawn + targets.lifetimes == drawn and early_fails_at | targets.fails_at == fails_at
-    assert [at_once.resume(i).random() for i in range(n)] == [one_by_one.resume(i).random() for i in range(n)]
+    assert [at_once.parked.resume(i).random() for i in range(n)] == [one_by_one.parked.resume(i).random() for i in range(n)]
     assert (at_once.when == one_by_one.when).all()
