@@ -278,7 +278,7 @@ class IdleClients:
 
     def drawn(self, ids: np.ndarray, lifetimes: np.ndarray, ends: np.ndarray) -> None:
         """Client ``ids[i]`` drew ``lifetimes[i]``, failing at ``ends[i]`` (rows by client, each client's in order)."""
-        self.lifetimes.frombytes(np.ascontiguousarray(lifetimes, dtype=np.float64).tobytes())
+        self.lifetimes.frombytes(np.asarray(lifetimes, dtype=np.float64).tobytes())
         last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True)) if len(ids) else ids
         clients = self.clients
         for cid, fails_at in zip(ids[last].tolist(), ends[last].tolist()):

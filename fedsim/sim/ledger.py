@@ -94,19 +94,16 @@ def lapse_all(ledgers: Sequence[Ledger], times: np.ndarray, failed: np.ndarray, 
     make their sums as columns, a step at a time across ledgers: each total adds its
     spans in the order the one-by-one lapse adds them, so the sums are its own, bit for
     bit. Any other ledger takes its own lapse."""
-    n = len(ledgers)
-    bounds = [*starts.tolist(), len(times)]
+    ends = np.append(starts[1:], len(times))
     first = failed[starts].tolist()
     idle = [ledger.state == ("waiting" if failing else "recovery") for ledger, failing in zip(ledgers, first)]
     if not all(idle):
-        for ledger, failing, start, end, ok in zip(ledgers, first, bounds, bounds[1:], idle):
+        for ledger, failing, start, end, ok in zip(ledgers, first, starts.tolist(), ends.tolist(), idle):
             if not ok:
                 ledger.lapse(times[start:end].tolist(), failing)
         keep = np.flatnonzero(idle)
-        ledgers, starts, bounds = [ledgers[j] for j in keep.tolist()], starts[keep], [bounds[j + 1] for j in keep.tolist()]
-        n, ends = len(ledgers), np.asarray(bounds, dtype=np.intp)
-    else:
-        ends = np.asarray(bounds[1:], dtype=np.intp)
+        ledgers, starts, ends = [ledgers[j] for j in keep.tolist()], starts[keep], ends[keep]
+    n = len(ledgers)
     before = np.fromiter((ledger.now for ledger in ledgers), dtype=np.float64, count=n)
     waiting = np.fromiter((ledger.totals[_WAITING] for ledger in ledgers), dtype=np.float64, count=n)
     recovery = np.fromiter((ledger.totals[_RECOVERY] for ledger in ledgers), dtype=np.float64, count=n)

@@ -27,10 +27,6 @@ class ParkedStreams:
         self._generator = np.random.Generator(self._bits)  # lent to one stream at a time, at that stream's position
         self._state = {"bit_generator": "PCG64", "state": {"state": 0, "inc": 0}, "has_uint32": 0, "uinteger": 0}  # refilled by each lend
 
-    def has(self, index: int | np.ndarray) -> bool | np.ndarray:
-        """Whether stream ``index`` (or each of an array of them) was ever parked."""
-        return self.positions[index, 3] != 0
-
     def resume(self, index: int) -> np.random.Generator:
         """The fleet's generator, set where stream ``index`` was parked."""
         return self.lend(self.positions[index].tolist())

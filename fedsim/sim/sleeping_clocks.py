@@ -107,7 +107,7 @@ class SleepingClock(FailureClock):
         """Draw from here on where this clock's stream stopped: on the fleet's one numpy generator, or in Python
         integers (``in_python``: a :class:`~fedsim.pcg64_arrays.Stream`, for a step's Weibull or exponential draw)."""
         parked = self.sleepers.parked
-        if parked.has(self.index):
+        if parked.positions[self.index, 3]:  # parked: a PCG64 increment is odd, so never 0
             self.rng = parked.stream(self.index) if in_python else parked.resume(self.index)
 
     def _park(self) -> None:
@@ -250,28 +250,26 @@ class Sleepers:
         clocks: list[SleepingClock] = [self.clocks[i] for i in due.tolist()]  # type: ignore[misc]
         model_of = self.model_of[due]
         idle = np.fromiter((clock.target.idle for clock in clocks), dtype=bool, count=len(clocks))  # type: ignore[attr-defined]
-        drawable = self.drawable[due] | self.parked.has(due) & np.array([_bulk_repairs(m) for m in self.models])[model_of]
-        together = idle & drawable
+        parked = self.parked.positions[due, 3] != 0  # a PCG64 increment is odd, so never 0
+        together = idle & (self.drawable[due] | parked & np.array([_bulk_repairs(m) for m in self.models])[model_of])
         if together.all() and (model_of == model_of[0]).all():  # the usual case: nothing to interleave
-            for i in range(0, len(clocks), CHUNK):
-                chunk = clocks[i : i + CHUNK]
-                drawn = self._draw_together(chunk, now)
-                if self.targets is None:
-                    deque(self._hand_over(chunk, drawn), maxlen=0)
+            if self.targets is not None:  # told all at once, a chunk at a time
+                for i in range(0, len(clocks), CHUNK):
+                    chunk = clocks[i : i + CHUNK]
+                    self._hand_over_all(chunk, self._draw_together(chunk, now))
+                return
+            deque(self._draw_in_chunks(clocks, now), maxlen=0)
+        else:
+            groups: dict[int, list[SleepingClock]] = {}  # by failure model
+            for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
+                if in_bulk:
+                    groups.setdefault(model, []).append(clock)
+            chunks = {model: self._draw_in_chunks(group, now) for model, group in groups.items()}
+            for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
+                if in_bulk:
+                    next(chunks[model])
                 else:
-                    self._hand_over_all(chunk, drawn)
-                self.when[drawn.index] = drawn.t
-            return
-        groups: dict[int, list[SleepingClock]] = {}  # by failure model
-        for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
-            if in_bulk:
-                groups.setdefault(model, []).append(clock)
-        chunks = {model: self._draw_in_chunks(group, now) for model, group in groups.items()}
-        for clock, in_bulk, model in zip(clocks, together.tolist(), model_of.tolist()):
-            if in_bulk:
-                next(chunks[model])
-            else:
-                clock.catch_up(now)
+                    clock.catch_up(now)
         self.when[due] = [clock.when for clock in clocks]  # nothing above reads a settled clock's entry
 
     def _draw_in_chunks(self, clocks: list[SleepingClock], now: float) -> Iterator[None]:
@@ -351,6 +349,7 @@ class Sleepers:
         loop left."""
         for clock, when, step in zip(clocks, drawn.t.tolist(), drawn.phase.tolist()):
             clock.when, clock.step = when, clock._down if step == _FAILS else clock._back
+        self.when[drawn.index] = drawn.t
         self.targets.drawn(drawn.index[drawn.lives_of], drawn.lifetimes, drawn.ends)  # type: ignore[union-attr]
         self.targets.lapse(drawn.index[drawn.rows_of], drawn.times, drawn.failed)  # type: ignore[union-attr]
 
