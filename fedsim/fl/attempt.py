@@ -24,7 +24,7 @@ from fedsim.checkpoint.store import CheckpointCorrupt
 from fedsim.errors import FedsimError
 from fedsim.fl.closed_form import Cursor, RunOver, segment_ends, segment_seconds
 from fedsim.fl.interrupts import FAILS_AHEAD, LinkDown
-from fedsim.fl.messages import META_STEP, Job, Update
+from fedsim.fl.messages import META_STEP, NO_EXTRAS, Job, Update
 from fedsim.fl.recovery import checkpoint_steps, steps_by
 from fedsim.fl.round import Round
 from fedsim.seeding import torch_seed
@@ -117,7 +117,7 @@ class Attempts:
                 self.ledger.checkpointed()
                 self.recorder.event("checkpoint", client=self.cid, round=rnd.number, value=state.step, at=t)
         self.ledger.enter("work", t)
-        extras = {}
+        extras = NO_EXTRAS
         if rnd.fit.personalize is not None:  # FedL2P: the meta step after local training
             busy = self.meta_seconds(job.data, rnd)
             self.recorder.event("meta_step", client=self.cid, round=rnd.number, value=busy, at=t)

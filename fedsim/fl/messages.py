@@ -6,13 +6,17 @@ modules both depend on this one and never on each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import torch
 
 from fedsim.train.personalize import PersonalizeSpec
 
 META_STEP = -1  # the step number under which a divergence in FedL2P's meta step is reported
+NO_EXTRAS: Mapping[str, torch.Tensor] = MappingProxyType({})  # an update's payload beyond the model, when it has none
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,9 @@ class FitIns:
         return 0 if meta is None else meta.numel() * meta.element_size()
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
-    """A client's result for one round, as it arrives at the server (slotted: a round of a million clients holds
-    900,000 of them until it aggregates)."""
+class Update(NamedTuple):
+    """A client's result for one round, as it arrives at the server. A named tuple: immutable, and made in a third of
+    a frozen dataclass's time (a round of a million clients makes 900,000 of them and holds them until it aggregates)."""
 
     client: int
     round: int
@@ -65,18 +68,18 @@ class Update:
     num_samples: int
     loss: float
     origin: int = -1  # whose data was trained (differs from ``client`` after redistribution)
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # strategy payload (FedL2P hypergradients)
+    extras: Mapping[str, torch.Tensor] = NO_EXTRAS  # strategy payload (FedL2P hypergradients)
     version: int = 0  # the global model version it trained from (round − 1 in synchronous rounds)
 
     @property
     def extra_bytes(self) -> int:
         """Bytes uploaded along with the model."""
-        return sum(t.numel() * t.element_size() for t in self.extras.values())
+        return sum(t.numel() * t.element_size() for t in self.extras.values()) if self.extras else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed)."""
+class Job(NamedTuple):
+    """Training on dataset ``data`` on behalf of client ``origin`` (itself, unless redistributed). A named tuple, as
+    :class:`Update`: a round makes one per selected client."""
 
     data: int
     origin: int
