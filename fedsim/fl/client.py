@@ -25,7 +25,7 @@ from fedsim.fl.messages import Job
 from fedsim.fl.recovery import Checkpointing, ReinitGlobal, RestoreCheckpoint
 from fedsim.fl.round import Round, Task
 from fedsim.sim.compute import ComputeModel
-from fedsim.sim.events import Process, call_at
+from fedsim.sim.events import Burst, Process, call_at
 from fedsim.sim.failures import Repairable
 from fedsim.sim.inbox import Inbox
 from fedsim.sim.ledger import Ledger, lapse_all
@@ -195,12 +195,16 @@ class Client(Attempts, Repairable):
             self.process.interrupt(cause)
 
     # --- the process ---------------------------------------------------------------
-    def give(self, task: Task) -> None:
+    def give(self, task: Task, starts: Burst | None = None) -> None:
         """Queue ``task``; the first one starts this client's process, so a client never given one holds none (nor
-        one whose attempt is parked: the process that goes on with it takes the task after)."""
+        one whose attempt is parked: the process that goes on with it takes the task after). ``starts``: the start
+        is one of a burst the server hands out at once."""
         self.inbox.put(task)
         if self.process is None and self.parked is None and len(self.inbox.items) == 1:  # else one is started, or will be
-            call_at(self.env, self.env.now, self.start)
+            if starts is None:
+                call_at(self.env, self.env.now, self.start)
+            else:
+                starts.add(self.start)
 
     def start(self, _: object = None) -> None:
         """Start the process, at the instant of the task that starts it, after the events already queued for it: where

@@ -22,6 +22,7 @@ from fedsim.fl.messages import Job
 from fedsim.fl.protocol import ServerProtocol
 from fedsim.fl.round import Round, Task
 from fedsim.seeding import rng
+from fedsim.sim.events import Burst
 
 if TYPE_CHECKING:
     from fedsim.fl.server import Server
@@ -60,11 +61,12 @@ class SyncRounds(ServerProtocol):
         rnd.on_dropout = lambda cid: self.dropout_reported(rnd, cid)
         recorder.event("round_start", round=number, value=len(selected))
         plain = (Task(rnd), Task(rnd, dropout=True))  # frozen: one for every client of the round given the same
+        starts = Burst(s.env)  # the clients' starts, from one event rather than one each
         for cid, drop, k in zip(selected, drops, epochs):
             if k is None:
-                s.clients[cid].give(plain[bool(drop)])
+                s.clients[cid].give(plain[bool(drop)], starts)
             else:
-                s.clients[cid].give(Task(rnd, dropout=bool(drop), job=Job(data=cid, origin=cid, epochs=k), straggler=not partial))
+                s.clients[cid].give(Task(rnd, dropout=bool(drop), job=Job(data=cid, origin=cid, epochs=k), straggler=not partial), starts)
         for cid in selected:
             if cid in suspected:
                 self.handle_failure(rnd, cid)
@@ -126,10 +128,11 @@ class SyncRounds(ServerProtocol):
         helpers = [c for c in rnd.selected if c != origin and c not in s.suspected and c not in rnd.dropouts]
         if not helpers or s.hooks.split_data is None:
             return
+        starts = Burst(s.env)
         for i, helper in enumerate(helpers):
             data, nbytes = s.hooks.split_data(origin, len(helpers), i)
             rnd.expect((helper, origin))
-            s.clients[helper].give(Task(rnd, job=Job(data=data, origin=origin, extra_bytes=nbytes)))
+            s.clients[helper].give(Task(rnd, job=Job(data=data, origin=origin, extra_bytes=nbytes)), starts)
         s.recorder.event("redistribute", client=origin, round=rnd.number, value=len(helpers))
 
     def open_rounds(self) -> list[Round]:

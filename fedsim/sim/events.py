@@ -17,7 +17,7 @@ import heapq
 from collections.abc import Callable, Generator
 
 import simpy
-from simpy.events import NORMAL, PENDING, Interruption
+from simpy.events import NORMAL, PENDING, URGENT, Interruption
 
 
 class Instant:
@@ -55,6 +55,58 @@ def call_at(env: simpy.Environment, when: float, callback: Callable[[Instant], N
     """Call ``callback`` at virtual time ``when`` exactly, after the events already queued for that instant (before
     them at priority ``URGENT``)."""
     event_at(env, when, priority).callbacks.append(callback)  # type: ignore[union-attr]
+
+
+class Burst:
+    """Calls due at the current instant, one after another, from one event: what an event apiece (:func:`call_at`,
+    one per call, in the order they were added) would do, without a million of them in SimPy's heap when a round
+    hands out its tasks.
+
+    The calls stand where their own events would: their event is queued at the first
+    call's place, and a call added after anything else was queued opens a new one. A
+    burst is filled within one synchronous stretch (a loop of the server's), before SimPy
+    takes its next step. An urgent event that a call queues for this instant would have
+    come before the next call's own event, so the rest wait behind it (:class:`_Calls`)."""
+
+    __slots__ = ("env", "calls", "queued")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.calls: _Calls | None = None  # those of the event queued last
+        self.queued = -1  # the queue's length after it was pushed: a push since then opens a new one
+
+    def add(self, call: Callable[[Instant], None]) -> None:
+        """Call ``call`` at this instant, after the events already queued for it."""
+        queue = self.env._queue
+        if len(queue) != self.queued:
+            self.calls = _Calls(self.env)
+            self.queued = len(queue)
+        self.calls.list.append(call)  # type: ignore[union-attr]
+
+
+class _Calls:
+    """One event's calls of a :class:`Burst`, made in turn from its place in the queue, ``key``."""
+
+    __slots__ = ("env", "key", "list", "done")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env, self.list, self.done = env, [], 0
+        self.key = (env._now, NORMAL, next(env._eid))
+        self._push()
+
+    def _push(self) -> None:
+        event = Instant()
+        event.callbacks.append(self._run)  # type: ignore[union-attr]
+        heapq.heappush(self.env._queue, (*self.key, event))
+
+    def _run(self, event: Instant) -> None:
+        calls, queue, now = self.list, self.env._queue, self.env._now
+        while self.done < len(calls):
+            self.done += 1
+            calls[self.done - 1](event)
+            if queue and queue[0][1] == URGENT and queue[0][0] == now and self.done < len(calls):
+                self._push()  # the rest after this instant's urgent events, before its others, as their own would be
+                return
 
 
 class Process:
