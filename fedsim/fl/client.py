@@ -208,7 +208,11 @@ class Client(Attempts, Repairable):
 
     def start(self, _: object = None) -> None:
         """Start the process, at the instant of the task that starts it, after the events already queued for it: where
-        a process waiting for the task would resume. Made only now, so a round's tasks handed out hold none."""
+        a process waiting for the task would resume. Made only now, so a round's tasks handed out hold none. Within a
+        burst of starts, a clean first attempt is finished with the others' (:mod:`fedsim.fl.cohort`)."""
+        cohort = self.shared.cohort
+        if cohort is not None and cohort.open and cohort.takes(self):
+            return
         self.process = Process(self.env, self.run())  # held before it runs: it may end at once
         self.process.run_now()
 

@@ -12,6 +12,7 @@ from fedsim.sim.sleeping_clocks import Sleepers
 from fedsim.train.local import batch_bounds
 
 if TYPE_CHECKING:
+    from fedsim.fl.cohort import Cohort
     from fedsim.fl.executor import SequentialExecutor
 
 
@@ -24,13 +25,14 @@ class ClientShared:
     whether it is pure (results depend only on the call: the surrogate), every lifetime
     the client failure clocks drew, those clocks when they sleep,
     whether work that only a cancel can cut may wait for one event (``closed_form``),
-    which clients may (``alone``: see :func:`lone_speeds`), and each client's seconds for a
+    which clients may (``alone``: see :func:`lone_speeds`), each client's seconds for a
     whole round of its own data, summed for the fleet at once (``round_s``:
-    :meth:`whole_rounds`).
+    :meth:`whole_rounds`), and the clean first attempts of a burst of starts, deferred to be
+    played together (``cohort``).
     """
 
     __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "alone",
-                 "round_s", "_by_rows")  # fmt: skip
+                 "round_s", "cohort", "_by_rows")  # fmt: skip
 
     def __init__(self, executor: SequentialExecutor, compute: ComputeModel) -> None:
         self.executor = executor
@@ -43,6 +45,7 @@ class ClientShared:
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
         self.round_s: array | None = None  # set by simulate with closed_form and no checkpoints (:meth:`whole_rounds`)
+        self.cohort: Cohort | None = None  # set by simulate with round_s: clean first attempts of a burst of starts, played together
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

@@ -109,6 +109,17 @@ class Round:
         self._settle(key)
         return True
 
+    def received_ahead(self, updates: list[Update], due: float) -> None:
+        """Updates received ahead at once, each wanted, the last arriving at ``due``: what :meth:`receive` of each in
+        turn would do, but their rows, which the caller logs (:class:`~fedsim.fl.cohort.Cohort`)."""
+        keys = [(update.client, update.origin) for update in updates]
+        self.updates.extend(updates)
+        self.wanted.difference_update(keys)
+        if due > self.due:
+            self.due = due
+        self.waiting.difference_update(keys)
+        self._settle(keys[-1])  # only the last could have left nothing to wait for
+
     def _settle(self, key: Key) -> None:
         self.waiting.discard(key)
         if self.waiting or self.all_in.triggered or self.arriving:

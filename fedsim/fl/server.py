@@ -128,6 +128,7 @@ class Server(Repairable):
         self.repaired: simpy.Event | None = None  # the next repair, made when the restart waits for it
         for c in clients:
             c.server = self
+        self.cohort = clients[0].shared.cohort if clients else None  # what a burst of the clients' starts runs within
         self.protocol = protocol(self)
         self.process = env.process(self.run())
         self.detector = None if rules.detection is None else FailureDetector(env, clients, rules.detection, recorder, lambda: self.up, self.protocol.on_detected)

@@ -23,6 +23,7 @@ from fedsim.checkpoint.store import DiskStore, MemoryStore
 from fedsim.fl.aggregation_cost import AggregationCost
 from fedsim.fl.client import Client, IdleClients
 from fedsim.fl.client_shared import ClientShared, lone_speeds
+from fedsim.fl.cohort import Cohort
 from fedsim.fl.executor import SequentialExecutor
 from fedsim.fl.replay import EventDigest, GhostExecutor, Replay, Snapshot
 from fedsim.fl.recovery import CLIENT_POLICIES, Checkpointing, Detection, Drop, Redistribute, Wait
@@ -261,6 +262,8 @@ def simulate(
         shared.closed_form = settings.closed_form and fault.link_failure is None and shared.pure
         shared.alone = lone_speeds(speeds) if shared.closed_form else bytearray()
         shared.round_s = shared.whole_rounds(speeds) if shared.closed_form and not fault.checkpointing.enabled else None  # read only then
+        if shared.round_s is not None and getattr(shared.executor, "plan", None) is None:  # attempts that need no plan
+            shared.cohort = Cohort()
     for node in nodes:
         law = settings.client_failure[node.cid] if settings.client_failure else settings.failure
         target = tuning.target(node)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 
 import simpy
 from simpy.events import NORMAL, PENDING, URGENT, Interruption
@@ -68,10 +69,11 @@ class Burst:
     takes its next step. An urgent event that a call queues for this instant would have
     come before the next call's own event, so the rest wait behind it (:class:`_Calls`)."""
 
-    __slots__ = ("env", "calls", "queued")
+    __slots__ = ("env", "within", "calls", "queued")
 
-    def __init__(self, env: simpy.Environment) -> None:
+    def __init__(self, env: simpy.Environment, within: AbstractContextManager | None = None) -> None:
         self.env = env
+        self.within = within  # what each stretch of calls runs in (a cohort that plays what its calls defer, at its end)
         self.calls: _Calls | None = None  # those of the event queued last
         self.queued = -1  # the queue's length after it was pushed: a push since then opens a new one
 
@@ -79,7 +81,7 @@ class Burst:
         """Call ``call`` at this instant, after the events already queued for it."""
         queue = self.env._queue
         if len(queue) != self.queued:
-            self.calls = _Calls(self.env)
+            self.calls = _Calls(self.env, self.within)
             self.queued = len(queue)
         self.calls.list.append(call)  # type: ignore[union-attr]
 
@@ -87,10 +89,10 @@ class Burst:
 class _Calls:
     """One event's calls of a :class:`Burst`, made in turn from its place in the queue, ``key``."""
 
-    __slots__ = ("env", "key", "list", "done")
+    __slots__ = ("env", "within", "key", "list", "done")
 
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env, self.list, self.done = env, [], 0
+    def __init__(self, env: simpy.Environment, within: AbstractContextManager | None) -> None:
+        self.env, self.within, self.list, self.done = env, within, [], 0
         self.key = (env._now, NORMAL, next(env._eid))
         self._push()
 
@@ -100,6 +102,13 @@ class _Calls:
         heapq.heappush(self.env._queue, (*self.key, event))
 
     def _run(self, event: Instant) -> None:
+        if self.within is None:
+            self._calls(event)
+        else:
+            with self.within:
+                self._calls(event)
+
+    def _calls(self, event: Instant) -> None:
         calls, queue, now = self.list, self.env._queue, self.env._now
         while self.done < len(calls):
             self.done += 1

@@ -123,6 +123,30 @@ def lapse_all(ledgers: Sequence[Ledger], times: np.ndarray, failed: np.ndarray, 
         ledger.now, ledger.state = now, ("recovery" if down else "waiting")
 
 
+def succeed_all(ledgers: Sequence[Ledger], start: float, marks: Sequence[np.ndarray]) -> None:
+    """Many waiting ledgers' attempts that succeed, as columns: ledger ``j`` enters ``work`` at ``start``, changes
+    activity within it at ``marks[0][j]``, ``marks[1][j]``…, enters ``waiting`` at ``marks[-1][j]`` and succeeds.
+
+    The sums are those the :meth:`Ledger.enter` and :meth:`Ledger.succeed` calls one by one
+    make, in the same order, element by element: the same floats, bit for bit."""
+    n = len(ledgers)
+    before = np.fromiter((ledger.now for ledger in ledgers), dtype=np.float64, count=n)
+    waiting = np.fromiter((ledger.totals[_WAITING] for ledger in ledgers), dtype=np.float64, count=n)
+    useful = np.fromiter((ledger.totals[USEFUL] for ledger in ledgers), dtype=np.float64, count=n)
+    pending = np.fromiter((ledger.pending for ledger in ledgers), dtype=np.float64, count=n)
+    banked = np.fromiter((ledger.banked for ledger in ledgers), dtype=np.float64, count=n)
+    waiting += start - before  # up and idle until the attempt began
+    before = start
+    for t in marks:
+        pending += t - before
+        before = t
+    useful += banked + pending
+    for ledger, waiting_s, useful_s, now in zip(ledgers, waiting.tolist(), useful.tolist(), before.tolist()):
+        totals = ledger.totals
+        totals[_WAITING], totals[USEFUL] = waiting_s, useful_s
+        ledger.now, ledger.pending, ledger.banked = now, 0.0, 0.0
+
+
 def close_all(ledgers: Sequence[Ledger], t: float) -> dict[str, np.ndarray]:
     """Every ledger closed at ``t``, as columns (``useful_s`` … ``waiting_s``, ``total_s``, ``checkpoints``, ``failures``)."""
     for ledger in ledgers:

@@ -254,12 +254,16 @@ class Recorder:
     def failures_and_repairs(self, times: np.ndarray, failed: np.ndarray, clients: np.ndarray) -> None:
         """Log a failure (where ``failed``) or else a repair of ``clients`` at the past instants ``times``, in that
         order, in one go (a fleet's failure clocks played late together): the rows :meth:`event` would log."""
+        self.columns(("failure", "repair"), (~failed).astype(np.intp), times, clients, -1, np.full(len(times), np.nan))
+
+    def columns(self, kinds: Sequence[str], which: np.ndarray, times: np.ndarray, clients: np.ndarray, round: int, values: np.ndarray) -> None:
+        """Log rows given as columns, in that order, in one go: row ``i`` is of ``kinds[which[i]]``, of ``clients[i]`` in
+        ``round``, at ``times[i]``, with ``values[i]``: the rows :meth:`event` would log one by one."""
         log, n = self.events, len(times)
-        kinds = np.empty(n, dtype=np.uint16)
-        for kind, where in (("failure", failed), ("repair", ~failed)):
-            if where.any():
-                kinds[where] = log.code(kind)
-        columns = (times, kinds, clients, np.full(n, -1), np.full(n, np.nan))
+        used = np.zeros(len(kinds), dtype=bool)
+        used[which] = True
+        codes = np.array([log.code(kind) if use else 0 for kind, use in zip(kinds, used.tolist())], dtype=np.uint16)  # in turn, as event() does
+        columns = (times, codes[which], clients, np.full(n, round), values)
         for buffer, column in zip(log.buffers, columns):
             buffer.frombytes(np.asarray(column, dtype=buffer.typecode).tobytes())  # numpy reads array's type codes
 
