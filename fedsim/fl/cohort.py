@@ -31,7 +31,7 @@ from fedsim.train.local import TrainResult, TrainState
 if TYPE_CHECKING:
     from fedsim.fl.client import Client
 
-KINDS = ("broadcast", "train_start", "upload", "receive")  # an attempt's rows, in the order it logs them
+LAST_ROWS = ("upload", "receive")  # the kinds of an attempt's last two rows, in the order it logs them
 
 
 class Cohort:
@@ -105,11 +105,11 @@ class Cohort:
         self.clients, self.results, self.trained, self.ends, self.rnd = [], [], [], [], None
         assert rnd is not None
         shared, n = clients[0].shared, len(clients)
-        t0 = clients[0].env._now
+        t0 = clients[0].env._now  # the instant of the burst: every attempt began there
         cids = np.fromiter((c.cid for c in clients), dtype=np.int64, count=n)
         uploads = trained + np.frombuffer(shared.round_s, dtype=np.float64)[cids]  # type: ignore[arg-type]  # the training's end
         succeed_all([c.ledger for c in clients], t0, (trained, uploads, sent))
-        clients[0].recorder.columns(KINDS[2:], np.tile(np.arange(2), n), np.column_stack([uploads, sent]).ravel(), np.repeat(cids, 2), rnd.number,
+        clients[0].recorder.columns(LAST_ROWS, np.tile(np.arange(2), n), np.column_stack([uploads, sent]).ravel(), np.repeat(cids, 2), rnd.number,
                                     np.full(2 * n, np.nan))  # fmt: skip
         version, updates = rnd.version, []
         for client, result in zip(clients, results):
