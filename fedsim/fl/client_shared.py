@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -12,8 +12,16 @@ from fedsim.sim.sleeping_clocks import Sleepers
 from fedsim.train.local import batch_bounds
 
 if TYPE_CHECKING:
-    from fedsim.fl.cohort import Cohort
     from fedsim.fl.executor import SequentialExecutor
+
+
+class Gathering(Protocol):
+    """Where a burst of starts gathers its clean first attempts, to finish them together (:class:`~fedsim.fl.cohort.Cohort`)."""
+
+    open: bool  # within a burst's calls
+
+    def takes(self, client: Any) -> bool:
+        """Whether it took ``client``'s start (a clean first attempt), logging what the start would log now."""
 
 
 class ClientShared:
@@ -45,7 +53,7 @@ class ClientShared:
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
         self.round_s: array | None = None  # set by simulate with closed_form and no checkpoints (:meth:`whole_rounds`)
-        self.cohort: Cohort | None = None  # set by simulate with round_s: clean first attempts of a burst of starts, played together
+        self.cohort: Gathering | None = None  # set by simulate with round_s: clean first attempts of a burst of starts, played together
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:
