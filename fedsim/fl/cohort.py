@@ -38,7 +38,7 @@ class Cohort:
     """The clean first attempts of the burst of starts running now, to be finished together (a context: open while
     the burst's calls run; the attempts are finished when they end)."""
 
-    __slots__ = ("clients", "results", "trained", "ends", "rnd", "open", "_round_ok")
+    __slots__ = ("clients", "results", "trained", "ends", "rnd", "open")
 
     def __init__(self) -> None:
         self.clients: list[Client] = []
@@ -47,7 +47,6 @@ class Cohort:
         self.ends: list[float] = []  # when each one's upload ends
         self.rnd: Round | None = None  # the round of the attempts taken
         self.open = False  # within a burst's stretch of calls
-        self._round_ok: tuple[Round, bool] | None = None  # whether a round's attempts can be taken at all
 
     def __enter__(self) -> Cohort:
         self.open = True
@@ -63,18 +62,18 @@ class Cohort:
         it logs the attempt's first two rows, as the attempt would, and the rest waits for :meth:`finish`."""
         items = client.inbox.items
         task = items[0] if len(items) == 1 else None
-        if task is None or task.dropout or task.straggler or task.job is not None or not self._round_fits(task.round):  # type: ignore[attr-defined]
+        if task is None or task.dropout or task.straggler or task.job is not None:  # type: ignore[attr-defined]
             return False
         rnd, cid, shared = task.round, client.cid, client.shared  # type: ignore[attr-defined]
-        clock = shared.sleepers.clocks[cid]  # type: ignore[union-attr]
-        if (not client.up or client.parked is not None or client.working_on is not None or client.unsaved is not None or client.ledger.state != "waiting"
-                or not shared.alone[cid] or not client.downlink.constant or not client.uplink.constant or clock is None or not rnd.wants((cid, cid))):  # fmt: skip
+        if (not rnd.uncut or rnd.partial or rnd.fit.personalize is not None or not client.up or client.parked is not None or client.working_on is not None
+                or client.unsaved is not None or client.ledger.state != "waiting" or not shared.alone[cid] or not client.downlink.constant
+                or not client.uplink.constant or not rnd.wants((cid, cid))):  # fmt: skip
             return False
         busy = shared.round_s[cid]  # type: ignore[index]
         trained = client.env._now + client.downlink.transfer_time(shared.model_bytes + rnd.fit.extra_bytes)  # the sums its waits make
         end = trained + busy + client.uplink.transfer_time(shared.model_bytes)
-        if clock.when <= end or not busy > 0.0:
-            return False  # its failure cuts the attempt (or comes at its end); or its training ends where it begins
+        if not busy > 0.0 or not client.unfailing_until(end):
+            return False  # its training ends where it begins; or its failure cuts the attempt (or comes at its end)
         result = client.executor.train(cid, TrainState(flat=rnd.fit.flat), seed=client.train_seed(rnd, cid), stop_step=len(shared.costs(cid)), fit=rnd.fit)
         if result.diverged_step is not None:  # the attempt's own code decides what a divergence does
             return False
@@ -89,12 +88,6 @@ class Cohort:
         self.trained.append(trained)
         self.ends.append(end)
         return True
-
-    def _round_fits(self, rnd: Round) -> bool:
-        """Whether ``rnd``'s attempts can be taken: uncut, not partial, no personalisation."""
-        if self._round_ok is None or self._round_ok[0] is not rnd:
-            self._round_ok = (rnd, rnd.uncut and not rnd.partial and rnd.fit.personalize is None)
-        return self._round_ok[1]
 
     def finish(self) -> None:
         """Finish the attempts taken: their training's end and upload, as rows, accounts and updates received ahead."""
