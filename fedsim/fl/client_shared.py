@@ -35,8 +35,8 @@ class ClientShared:
     whether work that only a cancel can cut may wait for one event (``closed_form``),
     which clients may (``alone``: see :func:`lone_speeds`), each client's seconds for a
     whole round of its own data, summed for the fleet at once (``round_s``:
-    :meth:`whole_rounds`), and the clean first attempts of a burst of starts, deferred to be
-    played together (``cohort``).
+    :meth:`whole_rounds`), and where a burst of starts takes its clean first attempts, to
+    finish them together (``cohort``).
     """
 
     __slots__ = ("executor", "cost_per_sample_s", "model_bytes", "seeded", "pure", "lifetimes", "sleepers", "closed_form", "alone",
@@ -53,7 +53,7 @@ class ClientShared:
         self.closed_form = False  # set by simulate: clocks sleep, links cannot fail, the executor is pure
         self.alone = bytearray()  # set by simulate with closed_form: 1 for a client whose speed no other client has
         self.round_s: array | None = None  # set by simulate with closed_form and no checkpoints (:meth:`whole_rounds`)
-        self.cohort: Gathering | None = None  # set by simulate with round_s: clean first attempts of a burst of starts, played together
+        self.cohort: Gathering | None = None  # set by simulate with round_s: takes a burst's clean first attempts, finishes them together
         self._by_rows: dict[int, np.ndarray] = {}
 
     def costs(self, data: int) -> np.ndarray:

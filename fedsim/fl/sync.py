@@ -61,7 +61,7 @@ class SyncRounds(ServerProtocol):
         rnd.on_dropout = lambda cid: self.dropout_reported(rnd, cid)
         recorder.event("round_start", round=number, value=len(selected))
         plain = (Task(rnd), Task(rnd, dropout=True))  # frozen: one for every client of the round given the same
-        starts = Burst(s.env, s.cohort)  # the clients' starts, from one event rather than one each, clean ones played together
+        starts = Burst(s.env, s.cohort)  # the clients' starts, from one event rather than one each; the cohort finishes the clean ones together
         for cid, drop, k in zip(selected, drops, epochs):
             if k is None:
                 s.clients[cid].give(plain[bool(drop)], starts)

@@ -73,7 +73,7 @@ class Burst:
 
     def __init__(self, env: simpy.Environment, within: AbstractContextManager | None = None) -> None:
         self.env = env
-        self.within = within  # what each stretch of calls runs in (a cohort that plays what its calls defer, at its end)
+        self.within = within  # what each stretch of calls runs in (a cohort that finishes the attempts its calls took, at its end)
         self.calls: _Calls | None = None  # those of the event queued last
         self.queued = -1  # the queue's length after it was pushed: a push since then opens a new one
 
